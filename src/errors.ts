@@ -1,0 +1,101 @@
+/**
+ * The one error type of kubemux. Every failure the library reports — a malformed frame, a
+ * refused stream, a dead connection, a bad option — is a {@link KubemuxError} with a stable
+ * `code` (what happened) and a `scope` (how much it breaks), so callers branch on data, not on
+ * message text.
+ */
+
+/** How far the damage reaches. */
+export type ErrorScope =
+  /** One stream (or one forwarded connection) failed; its session goes on. */
+  | 'stream'
+  /** The session (one multiplexed connection) is unusable and will be (or was) closed. */
+  | 'session'
+  /** The underlying byte transport (TCP, TLS, WebSocket, HTTP upgrade) failed. */
+  | 'transport'
+  /** The caller used the API wrongly (bad option, bad argument); nothing was sent. */
+  | 'usage';
+
+/**
+ * Stable error codes. The message text may change between releases; these do not.
+ * Grouped by the layer that raises them.
+ */
+export const ErrorCode = {
+  // codec
+  /** A frame's declared length exceeds the configured `maxFrameBytes`. */
+  FRAME_TOO_LARGE: 'ERR_FRAME_TOO_LARGE',
+  /** Bytes that are not valid SPDY/3.1 (bad length for the frame type, zero stream id, ...). */
+  PROTOCOL: 'ERR_PROTOCOL',
+  /** A control frame carries a version other than 3. */
+  UNSUPPORTED_VERSION: 'ERR_UNSUPPORTED_VERSION',
+  /** A name/value header block is malformed (bad counts, duplicate or upper-case names, ...). */
+  HEADER_BLOCK: 'ERR_HEADER_BLOCK',
+  /** A header block inflates to more than `maxHeaderBlockBytes`. */
+  HEADER_BLOCK_TOO_LARGE: 'ERR_HEADER_BLOCK_TOO_LARGE',
+  /** The zlib stream of header blocks is corrupt (or a compression context failed). */
+  COMPRESSION: 'ERR_COMPRESSION',
+  /** An argument or option is out of its documented range. */
+  INVALID_ARGUMENT: 'ERR_INVALID_ARGUMENT',
+
+  // session
+  /** The peer reset the stream (RST_STREAM); `rstStatus` says why. */
+  STREAM_RESET: 'ERR_STREAM_RESET',
+  /** The peer refused a new stream (RST_STREAM REFUSED_STREAM), or a local limit did. */
+  STREAM_REFUSED: 'ERR_STREAM_REFUSED',
+  /** Opening another stream would exceed `maxConcurrentStreams`. */
+  STREAM_LIMIT: 'ERR_STREAM_LIMIT',
+  /** The session has used up its 31-bit stream id space. */
+  STREAM_IDS_EXHAUSTED: 'ERR_STREAM_IDS_EXHAUSTED',
+  /** The peer did not reply to a new stream within the deadline. */
+  STREAM_OPEN_TIMEOUT: 'ERR_STREAM_OPEN_TIMEOUT',
+  /** A PING was not answered within the deadline. */
+  PING_TIMEOUT: 'ERR_PING_TIMEOUT',
+  /** The session received or sent GOAWAY and accepts no new streams. */
+  SESSION_DRAINING: 'ERR_SESSION_DRAINING',
+  /** The session is closed. */
+  SESSION_CLOSED: 'ERR_SESSION_CLOSED',
+  /** The peer violated flow control (sent past a window we advertised). */
+  FLOW_CONTROL: 'ERR_FLOW_CONTROL',
+
+  // transport
+  /** The byte transport ended or failed under the session. */
+  TRANSPORT_CLOSED: 'ERR_TRANSPORT_CLOSED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Extra, structured facts about an error. Never contains credentials. */
+export interface KubemuxErrorDetails {
+  /** Stream the error concerns, when it concerns one. */
+  readonly streamId?: number;
+  /** RST_STREAM status code received or sent. */
+  readonly rstStatus?: number;
+  /** GOAWAY status code received or sent. */
+  readonly goAwayStatus?: number;
+  /** The underlying error (a Node system error, a zlib error, ...). */
+  readonly cause?: unknown;
+}
+
+/** The single error class of the library. */
+export class KubemuxError extends Error {
+  override readonly name = 'KubemuxError';
+  readonly code: ErrorCode;
+  readonly scope: ErrorScope;
+  readonly streamId: number | undefined;
+  readonly rstStatus: number | undefined;
+  readonly goAwayStatus: number | undefined;
+
+  constructor(code: ErrorCode, scope: ErrorScope, message: string, details: KubemuxErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.code = code;
+    this.scope = scope;
+    this.streamId = details.streamId;
+    this.rstStatus = details.rstStatus;
+    this.goAwayStatus = details.goAwayStatus;
+  }
+}
+
+/** True when `err` is a {@link KubemuxError}, optionally with the given code. */
+export function isKubemuxError(err: unknown, code?: ErrorCode): err is KubemuxError {
+  return err instanceof KubemuxError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,121 @@
+/**
+ * SPDY/3.1 frames as plain data: a discriminated union on `type`. Decoders produce these,
+ * encoders consume them. Flags are kept raw (a bit set) so that unknown bits survive a round trip.
+ */
+
+/**
+ * A decoded name/value header block. Names are lower-case and unique; each name has one or
+ * more values (on the wire, several values are joined with a NUL byte). Insertion order is
+ * wire order.
+ */
+export type HeaderBlock = Map<string, string[]>;
+
+export interface DataFrame {
+  readonly type: 'DATA';
+  readonly streamId: number;
+  /** FLAG_FIN or 0. */
+  readonly flags: number;
+  /** The payload: a view of the decoder's input whenever the frame lay within one input chunk. */
+  readonly data: Buffer;
+}
+
+export interface SynStreamFrame {
+  readonly type: 'SYN_STREAM';
+  readonly streamId: number;
+  /** 0 when the stream is not associated with another (always 0 in port-forward). */
+  readonly associatedStreamId: number;
+  /** 0 (highest) to 7 (lowest). */
+  readonly priority: number;
+  /** CREDENTIAL slot; unused by every peer kubemux talks to. */
+  readonly slot: number;
+  /** FLAG_FIN | FLAG_UNIDIRECTIONAL. */
+  readonly flags: number;
+  readonly headers: HeaderBlock;
+}
+
+export interface SynReplyFrame {
+  readonly type: 'SYN_REPLY';
+  readonly streamId: number;
+  readonly flags: number;
+  readonly headers: HeaderBlock;
+}
+
+export interface RstStreamFrame {
+  readonly type: 'RST_STREAM';
+  readonly streamId: number;
+  /** One of RstStatus (never 0 on the wire). */
+  readonly status: number;
+  readonly flags: number;
+}
+
+export interface SettingsEntry {
+  /** SettingsId, 24 bits. */
+  readonly id: number;
+  /** SETTINGS_FLAG_PERSIST_VALUE | SETTINGS_FLAG_PERSISTED. */
+  readonly flags: number;
+  readonly value: number;
+}
+
+export interface SettingsFrame {
+  readonly type: 'SETTINGS';
+  /** FLAG_SETTINGS_CLEAR_SETTINGS or 0. */
+  readonly flags: number;
+  readonly entries: readonly SettingsEntry[];
+}
+
+export interface PingFrame {
+  readonly type: 'PING';
+  /** Odd ids are the client's pings, even ids the server's. */
+  readonly id: number;
+  readonly flags: number;
+}
+
+export interface GoAwayFrame {
+  readonly type: 'GOAWAY';
+  /** The highest peer-initiated stream id the sender processed. */
+  readonly lastGoodStreamId: number;
+  /** One of GoAwayStatus. */
+  readonly status: number;
+  readonly flags: number;
+}
+
+export interface HeadersFrame {
+  readonly type: 'HEADERS';
+  readonly streamId: number;
+  readonly flags: number;
+  readonly headers: HeaderBlock;
+}
+
+export interface WindowUpdateFrame {
+  readonly type: 'WINDOW_UPDATE';
+  /** 0 for the session window. */
+  readonly streamId: number;
+  /** 1 to 2^31-1 bytes. */
+  readonly deltaWindowSize: number;
+  readonly flags: number;
+}
+
+/** A control frame of a type SPDY/3.1 does not define (e.g. NOOP, CREDENTIAL). The session decides. */
+export interface UnknownControlFrame {
+  readonly type: 'UNKNOWN';
+  readonly controlType: number;
+  readonly version: number;
+  readonly flags: number;
+  readonly payload: Buffer;
+}
+
+export type ControlFrame =
+  | SynStreamFrame
+  | SynReplyFrame
+  | RstStreamFrame
+  | SettingsFrame
+  | PingFrame
+  | GoAwayFrame
+  | HeadersFrame
+  | WindowUpdateFrame
+  | UnknownControlFrame;
+
+export type Frame = DataFrame | ControlFrame;
+
+/** Frames whose payload ends in a compressed header block. */
+export type HeaderBearingFrame = SynStreamFrame | SynReplyFrame | HeadersFrame;
