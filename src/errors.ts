@@ -46,6 +46,8 @@ export const ErrorCode = {
   STREAM_LIMIT: 'ERR_STREAM_LIMIT',
   /** The session has used up its 31-bit stream id space. */
   STREAM_IDS_EXHAUSTED: 'ERR_STREAM_IDS_EXHAUSTED',
+  /** A stream held its full receive buffer unread for longer than `receiveStallTimeoutMs` and was reset so the other streams could move. */
+  STREAM_RECEIVE_STALLED: 'ERR_STREAM_RECEIVE_STALLED',
   /** The peer did not reply to a new stream within the deadline. */
   STREAM_OPEN_TIMEOUT: 'ERR_STREAM_OPEN_TIMEOUT',
   /** A PING was not answered within the deadline. */

@@ -1,0 +1,113 @@
+/**
+ * Session options: one object, units in the names, defaults frozen, every value validated at
+ * construction so that a bad option fails at once with a usage error naming the bound.
+ */
+import { ErrorCode, KubemuxError } from '../errors.js';
+import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HEADER_BLOCK_BYTES, MAX_FRAME_PAYLOAD_BYTES, MAX_STREAM_ID } from '../spdy/index.js';
+
+export type SessionRole = 'client' | 'server';
+
+/**
+ * When the session takes part in SPDY/3.1 flow control.
+ * - `'auto'`: windows are used in both directions once the peer shows it implements them (it sends
+ *   SETTINGS INITIAL_WINDOW_SIZE or a WINDOW_UPDATE). Go's spdystream never does, so against it
+ *   kubemux sends exactly what kubectl sends: no SETTINGS, no WINDOW_UPDATE.
+ * - `'advertise'`: as `'auto'`, and the session announces its own receive windows as soon as it
+ *   starts (SETTINGS + a session WINDOW_UPDATE). kubemux's test server uses this; spdystream
+ *   ignores both frames.
+ */
+export type FlowControlMode = 'auto' | 'advertise';
+
+export interface SpdySessionOptions {
+  /** `'client'` opens odd stream ids and sends odd ping ids (kubectl's side); `'server'` even ones. */
+  readonly role: SessionRole;
+  /** Streams open at once, in each direction. Extra incoming ones are refused (RST REFUSED_STREAM); extra outgoing ones fail with ERR_STREAM_LIMIT. Default 1000. */
+  readonly maxConcurrentStreams?: number;
+  /** Largest incoming frame payload, bytes. Default 1 MiB. */
+  readonly maxFrameBytes?: number;
+  /** Largest decompressed incoming header block, bytes. Default 64 KiB. */
+  readonly maxHeaderBlockBytes?: number;
+  /** Largest DATA payload the session sends in one frame, bytes. Default 64 KiB. */
+  readonly maxDataFrameBytes?: number;
+  /** Unread bytes one stream may hold before the session stops reading its transport. Also the stream receive window when flow control is on. Default 256 KiB. */
+  readonly streamReceiveBufferBytes?: number;
+  /** Unread bytes all streams together may hold before the session stops reading its transport. Also the session receive window. Default 16 MiB. */
+  readonly sessionReceiveBufferBytes?: number;
+  /**
+   * How long one stream that is over its receive buffer and not being read may keep the whole
+   * transport paused before it is reset (RST CANCEL, ERR_STREAM_RECEIVE_STALLED on the stream) so
+   * that the other streams can move again. 0 disables the reset (the stall then lasts as long as
+   * the reader does not read, as with kubectl). Default 30,000 ms.
+   */
+  readonly receiveStallTimeoutMs?: number;
+  /** Deadline for `ping()` when the caller gives none. Default 30,000 ms. */
+  readonly pingTimeoutMs?: number;
+  /** Deadline for a new stream's SYN_REPLY when the caller gives none. Default 30,000 ms (kubectl's). */
+  readonly streamOpenTimeoutMs?: number;
+  /** See {@link FlowControlMode}. Default `'auto'` for clients, `'advertise'` for servers. */
+  readonly flowControl?: FlowControlMode;
+  /** First stream id this side uses (tests use it to reach id exhaustion). Default 1 (client) or 2 (server). */
+  readonly firstStreamId?: number;
+}
+
+export type ResolvedSessionOptions = Required<SpdySessionOptions>;
+
+export const SESSION_DEFAULTS = Object.freeze({
+  maxConcurrentStreams: 1000,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  maxHeaderBlockBytes: DEFAULT_MAX_HEADER_BLOCK_BYTES,
+  maxDataFrameBytes: 64 * 1024,
+  streamReceiveBufferBytes: 256 * 1024,
+  sessionReceiveBufferBytes: 16 * 1024 * 1024,
+  receiveStallTimeoutMs: 30_000,
+  pingTimeoutMs: 30_000,
+  streamOpenTimeoutMs: 30_000,
+});
+
+function fail(message: string): never {
+  throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', message);
+}
+
+function integerIn(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) fail(`${name} ${String(value)} is outside ${min}..${max}`);
+  return value;
+}
+
+/** Applies defaults and validates; throws ERR_INVALID_ARGUMENT (usage) naming the bad option. */
+export function resolveSessionOptions(options: SpdySessionOptions): ResolvedSessionOptions {
+  const role = options.role;
+  if (role !== 'client' && role !== 'server') fail(`role must be 'client' or 'server', got ${String(role)}`);
+  const d = SESSION_DEFAULTS;
+  const maxFrameBytes = integerIn('maxFrameBytes', options.maxFrameBytes ?? d.maxFrameBytes, 1024, MAX_FRAME_PAYLOAD_BYTES);
+  const streamReceiveBufferBytes = integerIn(
+    'streamReceiveBufferBytes',
+    options.streamReceiveBufferBytes ?? d.streamReceiveBufferBytes,
+    1024,
+    MAX_STREAM_ID,
+  );
+  const flowControl = options.flowControl ?? (role === 'server' ? 'advertise' : 'auto');
+  if (flowControl !== 'auto' && flowControl !== 'advertise') fail(`flowControl must be 'auto' or 'advertise', got ${String(flowControl)}`);
+  const firstStreamId = integerIn('firstStreamId', options.firstStreamId ?? (role === 'client' ? 1 : 2), 1, MAX_STREAM_ID);
+  if (firstStreamId % 2 !== (role === 'client' ? 1 : 0)) {
+    fail(`firstStreamId ${firstStreamId} must be ${role === 'client' ? 'odd for a client' : 'even for a server'}`);
+  }
+  return {
+    role,
+    maxConcurrentStreams: integerIn('maxConcurrentStreams', options.maxConcurrentStreams ?? d.maxConcurrentStreams, 1, 1 << 30),
+    maxFrameBytes,
+    maxHeaderBlockBytes: integerIn('maxHeaderBlockBytes', options.maxHeaderBlockBytes ?? d.maxHeaderBlockBytes, 64, 1 << 30),
+    maxDataFrameBytes: integerIn('maxDataFrameBytes', options.maxDataFrameBytes ?? d.maxDataFrameBytes, 1, MAX_FRAME_PAYLOAD_BYTES),
+    streamReceiveBufferBytes,
+    sessionReceiveBufferBytes: integerIn(
+      'sessionReceiveBufferBytes',
+      options.sessionReceiveBufferBytes ?? d.sessionReceiveBufferBytes,
+      streamReceiveBufferBytes,
+      MAX_STREAM_ID,
+    ),
+    receiveStallTimeoutMs: integerIn('receiveStallTimeoutMs', options.receiveStallTimeoutMs ?? d.receiveStallTimeoutMs, 0, 2 ** 31 - 1),
+    pingTimeoutMs: integerIn('pingTimeoutMs', options.pingTimeoutMs ?? d.pingTimeoutMs, 1, 2 ** 31 - 1),
+    streamOpenTimeoutMs: integerIn('streamOpenTimeoutMs', options.streamOpenTimeoutMs ?? d.streamOpenTimeoutMs, 1, 2 ** 31 - 1),
+    flowControl,
+    firstStreamId,
+  };
+}

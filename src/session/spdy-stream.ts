@@ -1,0 +1,142 @@
+/**
+ * One SPDY stream as a Node Duplex, so callers can `pipeline(socket, stream, socket)` and
+ * backpressure works end to end.
+ *
+ *   end()          -> DATA with FIN (half-close: the readable side stays open)
+ *   destroy(err)   -> RST_STREAM CANCEL, unless both directions already ended cleanly
+ *   remote FIN     -> the readable side ends ('end'); writing may go on
+ *   remote RST     -> the stream is destroyed with a KubemuxError carrying the RST status
+ *
+ * Lifecycle (each direction closes on its own; the stream leaves the session when both have,
+ * or at the first reset):
+ *
+ *           open ──local FIN──▶ half-closed (local) ──remote FIN──▶ closed
+ *             │ └─remote FIN──▶ half-closed (remote) ──local FIN──▶ closed
+ *             └──── RST (either way) / session end ────────────────▶ closed (with error)
+ *
+ * All wire work is done by the session through the small {@link StreamHost} interface, so this
+ * file knows nothing about frames or sockets.
+ */
+import { Duplex } from 'node:stream';
+import type { HeaderBlock } from '../spdy/index.js';
+
+/** What a stream needs from its session. Implemented by SpdySession. @internal */
+export interface StreamHost {
+  writeData(stream: SpdyStream, chunk: Buffer, callback: (error?: Error | null) => void): void;
+  writeFin(stream: SpdyStream, callback: (error?: Error | null) => void): void;
+  acceptStream(stream: SpdyStream): void;
+  rejectStream(stream: SpdyStream, status: number): void;
+  streamConsumed(stream: SpdyStream): void;
+  streamDestroyed(stream: SpdyStream, error: Error | null): void;
+}
+
+/** Who opened a stream. */
+export type StreamInitiator = 'local' | 'remote';
+
+export interface SpdyStreamInit {
+  readonly id: number;
+  readonly initiator: StreamInitiator;
+  readonly headers: HeaderBlock;
+  readonly host: StreamHost;
+  readonly receiveBufferBytes: number;
+  readonly writeBufferBytes: number;
+}
+
+export class SpdyStream extends Duplex {
+  /** The SPDY stream id: odd when the client opened it, even when the server did. */
+  readonly id: number;
+  /** Which side opened the stream. */
+  readonly initiator: StreamInitiator;
+  /** The headers of the SYN_STREAM that opened the stream (ours or the peer's). */
+  readonly headers: HeaderBlock;
+
+  readonly #host: StreamHost;
+
+  // Session-owned bookkeeping. Plain fields (not #private) because the session updates them;
+  // nothing outside src/session touches them.
+  /** @internal SYN_REPLY sent (remote streams) or received (local streams). */
+  replied = false;
+  /** @internal We sent FIN. */
+  localFin = false;
+  /** @internal The peer sent FIN. */
+  remoteFin = false;
+  /** @internal A RST_STREAM was sent or received. */
+  reset = false;
+  /** @internal The stream has left the session's stream table. */
+  retired = false;
+  /** @internal DATA payload bytes received and pushed into the readable side. */
+  receivedBytes = 0;
+  /** @internal Unread bytes last counted into the session's total. */
+  accountedUnreadBytes = 0;
+  /** @internal Bytes consumed by the reader and already returned to the peer with WINDOW_UPDATE. */
+  creditedBytes = 0;
+  /** @internal What the peer may still send before it must wait for our WINDOW_UPDATE. */
+  receiveWindow = 0;
+  /** @internal What we may still send (only enforced when the peer uses flow control). */
+  sendWindow = 0;
+  /** @internal A write waiting for send window. */
+  pendingWrite: { chunk: Buffer; offset: number; callback: (error?: Error | null) => void; pumping: boolean } | undefined;
+
+  /** @internal Use SpdySession.openStream() or the session's 'stream' event. */
+  constructor(init: SpdyStreamInit) {
+    super({
+      allowHalfOpen: true,
+      readableHighWaterMark: init.receiveBufferBytes,
+      writableHighWaterMark: init.writeBufferBytes,
+    });
+    this.id = init.id;
+    this.initiator = init.initiator;
+    this.headers = init.headers;
+    this.#host = init.host;
+  }
+
+  /** The first value of a SYN_STREAM header, e.g. `stream.header('streamtype')`. */
+  header(name: string): string | undefined {
+    return this.headers.get(name)?.[0];
+  }
+
+  /**
+   * Accepts a stream the peer opened: sends SYN_REPLY with an empty header block, as the
+   * Kubernetes side does. Writing to a stream not yet accepted accepts it.
+   */
+  accept(): void {
+    this.#host.acceptStream(this);
+  }
+
+  /** Refuses a stream the peer opened with RST_STREAM (default REFUSED_STREAM). */
+  reject(status?: number): void {
+    this.#host.rejectStream(this, status ?? 3);
+  }
+
+  /** @internal Delivers received payload; false when the reader is behind (buffer over its mark). */
+  deliver(data: Buffer): boolean {
+    this.receivedBytes += data.length;
+    return this.push(data);
+  }
+
+  override read(size?: number): unknown {
+    const chunk: unknown = super.read(size);
+    // Every read may free receive buffer: the session uses it to resume a paused transport and
+    // to return window to a peer that uses flow control.
+    this.#host.streamConsumed(this);
+    return chunk;
+  }
+
+  override _read(): void {
+    // Nothing to fetch: the session pushes payload as frames arrive. Consumption is tracked in
+    // read() above, which also runs for every read Node's stream machinery makes.
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#host.writeData(this, chunk, callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#host.writeFin(this, callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#host.streamDestroyed(this, error);
+    callback(error);
+  }
+}
