@@ -1,0 +1,60 @@
+/** Helpers to move and check bytes on Duplex streams in tests. */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Duplex, Readable } from 'node:stream';
+
+export function sha256(data: Buffer | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Reads a stream to its end; rejects on its 'error'. */
+export function readAll(stream: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.once('end', () => resolve(Buffer.concat(chunks)));
+    stream.once('error', reject);
+  });
+}
+
+/** Waits for a stream's 'error' and returns it; rejects if it ends cleanly instead. */
+export function nextError(stream: Duplex): Promise<Error> {
+  return new Promise((resolve, reject) => {
+    stream.once('error', resolve);
+    stream.once('close', () => {
+      if (stream.errored === null) reject(new Error('stream closed without an error'));
+    });
+  });
+}
+
+/** Writes `data` in chunks of `chunkBytes`, honouring backpressure, then ends the stream. */
+export async function writeAllAndEnd(stream: Duplex, data: Buffer, chunkBytes = 64 * 1024): Promise<void> {
+  for (let offset = 0; offset < data.length; offset += chunkBytes) {
+    if (!stream.write(data.subarray(offset, offset + chunkBytes))) {
+      await new Promise<void>((resolve, reject) => {
+        const onDrain = (): void => {
+          stream.off('error', onError);
+          resolve();
+        };
+        const onError = (error: Error): void => {
+          stream.off('drain', onDrain);
+          reject(error);
+        };
+        stream.once('drain', onDrain);
+        stream.once('error', onError);
+      });
+    }
+  }
+  await new Promise<void>((resolve) => stream.end(resolve));
+}
+
+export { randomBytes };
+
+/** Something with eventemitter3's `once` (node:events' once() only takes Node emitters). */
+interface OnceEmitter {
+  once(event: string, listener: (...args: any[]) => void): unknown;
+}
+
+/** Resolves with the arguments of the emitter's next `event`. */
+export function nextEvent<T extends unknown[] = unknown[]>(emitter: OnceEmitter, event: string): Promise<T> {
+  return new Promise((resolve) => emitter.once(event, (...args: unknown[]) => resolve(args as T)));
+}
