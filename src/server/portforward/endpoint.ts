@@ -1,49 +1,255 @@
 /**
- * STUB (being written by the lead): the kubelet/runtime-compatible port-forward endpoint.
- * The interface below is the contract the fake cluster codes against.
+ * PortForwardEndpoint: what the Kubernetes API server, kubelet and container runtime together do
+ * on the port-forward path, for all three wire protocols:
+ *
+ * - SPDY/3.1: `POST .../pods/NAME/portforward` with `Upgrade: SPDY/3.1` and
+ *   `X-Stream-Protocol-Version: portforward.k8s.io`, answered 101 and served as SPDY;
+ * - SPDY tunnelled in WebSocket binary messages (subprotocol `SPDY/3.1+portforward.k8s.io`);
+ * - WebSocket v4 channels (`v4.channel.k8s.io`, `?ports=P1&ports=P2`).
+ *
+ * Plus fault injection (drop, blackhole, stall, refuse, goaway) so that clients can be tested
+ * against every way a real path fails. The host (the fake cluster, or a test) resolves the pod
+ * and hands over the upgrade request.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { ErrorCode, KubemuxError } from '../../errors.js';
+import { SpdySession, type SpdySessionOptions } from '../../session/index.js';
+import { FaultGate } from './fault-gate.js';
+import { dialTcp, type DialFunction } from './pod-dialer.js';
+import { serveSpdyPortForward } from './spdy-portforward.js';
+import type { EndpointStats, PodTarget } from './types.js';
 
-/** The pod a port-forward request addresses, as the fake cluster resolved it. */
-export interface PodTarget {
-  readonly namespace: string;
-  readonly name: string;
-  readonly uid: string;
-  /** Where a connection to the pod's `port` goes (default 127.0.0.1:port). */
-  resolvePort(port: number): { host: string; port: number };
-}
+export type { EndpointStats, PodTarget } from './types.js';
+export type { DialFunction } from './pod-dialer.js';
 
-/** Fault actions the endpoint understands (the cluster handles `replace-pod` itself). */
+/** Fault actions the endpoint understands (a cluster handles pod-level ones such as replace-pod). */
 export type EndpointFault = 'drop' | 'blackhole' | 'stall' | 'refuse' | 'goaway' | 'clear';
 
-export interface EndpointStats {
-  readonly sessions: number;
-  readonly activeSessions: number;
-  readonly streams: number;
-  readonly bytesToPod: number;
-  readonly bytesFromPod: number;
-  readonly dialFailures: number;
+export const ENDPOINT_FAULTS: readonly EndpointFault[] = ['drop', 'blackhole', 'stall', 'refuse', 'goaway', 'clear'];
+
+/** The only SPDY sub-protocol Kubernetes port-forward has. */
+const PORT_FORWARD_PROTOCOL = 'portforward.k8s.io';
+
+export interface PortForwardEndpointOptions {
+  /** How the runtime reaches a pod's port. Default: TCP to `pod.resolvePort(port)`. */
+  readonly dial?: DialFunction;
+  /** How long the first stream of a pair waits for the second, ms. Default 30,000 (the kubelet's). */
+  readonly pairingTimeoutMs?: number;
+  /** Options for the server-side SPDY sessions (role is always 'server'). */
+  readonly session?: Omit<SpdySessionOptions, 'role'>;
+}
+
+/** One upgraded connection the endpoint serves. */
+interface UpgradedConnection {
+  readonly gate: FaultGate;
+  readonly session?: SpdySession;
 }
 
 export class PortForwardEndpoint {
-  /** Handles an upgrade request for pods/NAME/portforward (SPDY/3.1, SPDY in WebSocket, or WebSocket v4). */
-  handleUpgrade(_req: IncomingMessage, socket: Duplex, _head: Buffer, _pod: PodTarget): void {
-    socket.end('HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\n\r\n');
+  readonly #dial: DialFunction;
+  readonly #pairingTimeoutMs: number;
+  readonly #sessionOptions: Omit<SpdySessionOptions, 'role'>;
+  readonly #connections = new Set<UpgradedConnection>();
+  #closed = false;
+
+  // Fault state.
+  #blackholed = false;
+  #stalled = false;
+  #refuseStatus: number | undefined;
+
+  readonly #counters = {
+    sessions: 0,
+    streams: 0,
+    bytesToPod: 0,
+    bytesFromPod: 0,
+    dialFailures: 0,
+    pairingTimeouts: 0,
+    rejectedStreams: 0,
+  };
+
+  constructor(options: PortForwardEndpointOptions = {}) {
+    this.#dial = options.dial ?? dialTcp;
+    this.#pairingTimeoutMs = options.pairingTimeoutMs ?? 30_000;
+    this.#sessionOptions = options.session ?? {};
   }
 
-  /** Answers a portforward request that is not an upgrade, as the API server does (400). */
+  /**
+   * Handles an upgrade request for pods/NAME/portforward (from an http server's 'upgrade'
+   * event). Answers with the status the API server would give when the request is not acceptable.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pod: PodTarget): void {
+    socket.on('error', () => socket.destroy());
+    if (this.#closed) return respond(socket, 503, statusBody(503, 'ServiceUnavailable', 'the port-forward endpoint is shutting down'));
+    if (this.#refuseStatus !== undefined) {
+      const status = this.#refuseStatus;
+      return respond(socket, status, statusBody(status, reasonFor(status), `port-forward refused by fault injection (${status})`));
+    }
+    const upgrade = headerText(req.headers.upgrade).toLowerCase();
+    const connection = headerText(req.headers.connection).toLowerCase();
+    if (upgrade === 'websocket') {
+      return respond(socket, 400, plainBody('unable to upgrade: WebSocket port-forward is not available on this endpoint yet'));
+    }
+    if (!connection.includes('upgrade') || !upgrade.includes('spdy/3.1')) {
+      return respond(
+        socket,
+        400,
+        plainBody(`unable to upgrade: missing upgrade headers in request: Connection=${JSON.stringify(connection)} Upgrade=${JSON.stringify(upgrade)}`),
+      );
+    }
+    this.#upgradeToSpdy(req, socket, head, pod);
+  }
+
+  /** Answers a portforward request that is not an upgrade, as the API server does. */
   handleRequest(_req: IncomingMessage, res: ServerResponse): void {
-    res.writeHead(400, { 'content-type': 'text/plain' }).end('Upgrade request required');
+    res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end('Upgrade request required');
   }
 
-  /** Applies a fault; `status` is used by `refuse` (default 503). Throws ERR_INVALID_ARGUMENT for an unknown action. */
-  applyFault(_action: EndpointFault, _params: { status?: number } = {}): void {}
+  /** Applies a fault. `status` is used by `refuse` (default 503). */
+  applyFault(action: EndpointFault, params: { status?: number } = {}): void {
+    switch (action) {
+      case 'drop':
+        for (const connection of this.#connections) connection.gate.destroy();
+        return;
+      case 'blackhole':
+        this.#blackholed = true;
+        for (const connection of this.#connections) connection.gate.blackhole();
+        return;
+      case 'stall':
+        this.#stalled = true;
+        return;
+      case 'refuse': {
+        const status = params.status ?? 503;
+        if (!Number.isInteger(status) || status < 400 || status > 599) {
+          throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `refuse status ${status} is outside 400..599`);
+        }
+        this.#refuseStatus = status;
+        return;
+      }
+      case 'goaway':
+        for (const connection of this.#connections) connection.session?.goAway();
+        return;
+      case 'clear':
+        this.#blackholed = false;
+        this.#stalled = false;
+        this.#refuseStatus = undefined;
+        for (const connection of this.#connections) connection.gate.restore();
+        return;
+      default:
+        throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `unknown fault "${String(action)}"; known: ${ENDPOINT_FAULTS.join(', ')}`);
+    }
+  }
 
   stats(): EndpointStats {
-    return { sessions: 0, activeSessions: 0, streams: 0, bytesToPod: 0, bytesFromPod: 0, dialFailures: 0 };
+    return { ...this.#counters, activeSessions: this.#connections.size };
   }
 
-  /** Closes every upgraded connection. */
-  async close(): Promise<void> {}
+  /** Closes every upgraded connection and refuses new ones. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const connection of this.#connections) connection.gate.destroy();
+    this.#connections.clear();
+  }
+
+  #upgradeToSpdy(req: IncomingMessage, socket: Duplex, head: Buffer, pod: PodTarget): void {
+    const offered = headerList(req.headers['x-stream-protocol-version']);
+    if (offered.length === 0) {
+      return respond(socket, 400, plainBody('unable to upgrade: header X-Stream-Protocol-Version does not exist in request'));
+    }
+    if (!offered.includes(PORT_FORWARD_PROTOCOL)) {
+      return respond(
+        socket,
+        403,
+        plainBody(`unable to upgrade: unable to negotiate protocol: client supports [${offered.join(' ')}], server accepts [${PORT_FORWARD_PROTOCOL}]`),
+        { 'X-Accepted-Stream-Protocol-Versions': PORT_FORWARD_PROTOCOL },
+      );
+    }
+    socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\n' +
+        'Connection: Upgrade\r\n' +
+        'Upgrade: SPDY/3.1\r\n' +
+        `X-Stream-Protocol-Version: ${PORT_FORWARD_PROTOCOL}\r\n` +
+        `Date: ${new Date().toUTCString()}\r\n\r\n`,
+    );
+    // Bytes that came with the request belong to the SPDY stream.
+    if (head.length > 0) socket.unshift(head);
+    this.#serveSpdy(socket, pod);
+  }
+
+  #serveSpdy(socket: Duplex, pod: PodTarget): void {
+    const gate = new FaultGate(socket);
+    if (this.#blackholed) gate.blackhole();
+    const session = new SpdySession(gate, { ...this.#sessionOptions, role: 'server' });
+    const connection: UpgradedConnection = { gate, session };
+    this.#track(connection);
+    serveSpdyPortForward(session, {
+      pod,
+      dial: this.#dial,
+      pairingTimeoutMs: this.#pairingTimeoutMs,
+      counters: this.#counters,
+      stalled: () => this.#stalled,
+    });
+    session.on('close', () => this.#connections.delete(connection));
+  }
+
+  #track(connection: UpgradedConnection): void {
+    this.#counters.sessions++;
+    this.#connections.add(connection);
+    connection.gate.on('close', () => this.#connections.delete(connection));
+  }
+}
+
+function headerText(value: string | string[] | undefined): string {
+  return Array.isArray(value) ? value.join(', ') : (value ?? '');
+}
+
+/** All values of a repeatable header, split on commas (Go's Handshake does the same). */
+function headerList(value: string | string[] | undefined): string[] {
+  const values = Array.isArray(value) ? value : value === undefined ? [] : [value];
+  return values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v.length > 0);
+}
+
+interface Body {
+  readonly contentType: string;
+  readonly text: string;
+}
+
+function plainBody(text: string): Body {
+  return { contentType: 'text/plain; charset=utf-8', text };
+}
+
+/** A metav1.Status body, as the API server sends with errors. */
+function statusBody(code: number, reason: string, message: string): Body {
+  return {
+    contentType: 'application/json',
+    text: JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }),
+  };
+}
+
+function reasonFor(status: number): string {
+  const reasons: Record<number, string> = {
+    400: 'BadRequest',
+    401: 'Unauthorized',
+    403: 'Forbidden',
+    404: 'NotFound',
+    409: 'Conflict',
+    429: 'TooManyRequests',
+    500: 'InternalError',
+    503: 'ServiceUnavailable',
+    504: 'Timeout',
+  };
+  return reasons[status] ?? 'Unknown';
+}
+
+/** Writes a complete HTTP/1.1 response on a socket that was never handed to the HTTP server's response machinery. */
+function respond(socket: Duplex, status: number, body: Body, extraHeaders: Record<string, string> = {}): void {
+  const payload = Buffer.from(body.text, 'utf8');
+  const headers = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}`,
+    `Content-Type: ${body.contentType}`,
+    `Content-Length: ${payload.length}`,
+    'Connection: close',
+    ...Object.entries(extraHeaders).map(([name, value]) => `${name}: ${value}`),
+  ];
+  socket.end(Buffer.concat([Buffer.from(`${headers.join('\r\n')}\r\n\r\n`, 'latin1'), payload]));
 }

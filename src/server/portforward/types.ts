@@ -1,0 +1,26 @@
+/** Shapes shared by the port-forward endpoint's modules. */
+
+/** The pod a port-forward request addresses, as the fake cluster (or any host) resolved it. */
+export interface PodTarget {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  /** Where a connection to the pod's `port` goes (the fake cluster: 127.0.0.1:port unless mapped). */
+  resolvePort(port: number): { host: string; port: number };
+}
+
+/** Counters the endpoint keeps; all monotonic except activeSessions. */
+export interface EndpointStats {
+  /** Upgraded connections ever served (SPDY, tunnel and v4). */
+  readonly sessions: number;
+  readonly activeSessions: number;
+  /** Forwarded connections (stream pairs or v4 ports) ever started. */
+  readonly streams: number;
+  readonly bytesToPod: number;
+  readonly bytesFromPod: number;
+  readonly dialFailures: number;
+  /** Stream pairs that never completed within the pairing timeout. */
+  readonly pairingTimeouts: number;
+  /** Streams refused for bad headers. */
+  readonly rejectedStreams: number;
+}
