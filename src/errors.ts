@@ -62,6 +62,16 @@ export const ErrorCode = {
   // transport
   /** The byte transport ended or failed under the session. */
   TRANSPORT_CLOSED: 'ERR_TRANSPORT_CLOSED',
+  /** The server answered the upgrade request with something other than 101; `httpStatus` and the Kubernetes Status message say why. */
+  UPGRADE_REFUSED: 'ERR_UPGRADE_REFUSED',
+  /** The server answered 101 but not as the protocol requires (headers, negotiated protocol, WebSocket accept key). */
+  UPGRADE_INVALID: 'ERR_UPGRADE_INVALID',
+  /** The TCP connection to the server (or proxy) could not be made. */
+  CONNECT_FAILED: 'ERR_CONNECT_FAILED',
+  /** TLS failed: unknown certificate authority, wrong host name, handshake error. */
+  TLS: 'ERR_TLS',
+  /** A connect or upgrade deadline passed. */
+  TIMEOUT: 'ERR_TIMEOUT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -74,6 +84,8 @@ export interface KubemuxErrorDetails {
   readonly rstStatus?: number;
   /** GOAWAY status code received or sent. */
   readonly goAwayStatus?: number;
+  /** HTTP status of a refused upgrade. */
+  readonly httpStatus?: number;
   /** The underlying error (a Node system error, a zlib error, ...). */
   readonly cause?: unknown;
 }
@@ -86,6 +98,7 @@ export class KubemuxError extends Error {
   readonly streamId: number | undefined;
   readonly rstStatus: number | undefined;
   readonly goAwayStatus: number | undefined;
+  readonly httpStatus: number | undefined;
 
   constructor(code: ErrorCode, scope: ErrorScope, message: string, details: KubemuxErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -94,6 +107,7 @@ export class KubemuxError extends Error {
     this.streamId = details.streamId;
     this.rstStatus = details.rstStatus;
     this.goAwayStatus = details.goAwayStatus;
+    this.httpStatus = details.httpStatus;
   }
 }
 
