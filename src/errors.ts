@@ -86,6 +86,8 @@ export interface KubemuxErrorDetails {
   readonly goAwayStatus?: number;
   /** HTTP status of a refused upgrade. */
   readonly httpStatus?: number;
+  /** WebSocket close status: the one received, or 1006 when the connection ended without a close frame. */
+  readonly closeCode?: number;
   /** The underlying error (a Node system error, a zlib error, ...). */
   readonly cause?: unknown;
 }
@@ -99,6 +101,7 @@ export class KubemuxError extends Error {
   readonly rstStatus: number | undefined;
   readonly goAwayStatus: number | undefined;
   readonly httpStatus: number | undefined;
+  readonly closeCode: number | undefined;
 
   constructor(code: ErrorCode, scope: ErrorScope, message: string, details: KubemuxErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -108,6 +111,7 @@ export class KubemuxError extends Error {
     this.rstStatus = details.rstStatus;
     this.goAwayStatus = details.goAwayStatus;
     this.httpStatus = details.httpStatus;
+    this.closeCode = details.closeCode;
   }
 }
 
