@@ -1,0 +1,66 @@
+/**
+ * Turning what goes wrong during an HTTP upgrade into KubemuxErrors that tell the user what
+ * happened: the HTTP status and the Kubernetes Status message, the TLS problem, the refused
+ * connection. Credentials never appear: only the status line and the server's own message.
+ */
+import type { IncomingMessage } from 'node:http';
+import { ErrorCode, KubemuxError } from '../errors.js';
+
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+const TLS_ERROR_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'EPROTO',
+]);
+
+/** Maps a socket/TLS error from connecting to `where` to a typed error. */
+export function connectError(error: unknown, where: string): KubemuxError {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? '';
+  const text = error instanceof Error ? error.message : String(error);
+  if (TLS_ERROR_CODES.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) {
+    return new KubemuxError(ErrorCode.TLS, 'transport', `TLS with ${where} failed: ${text}`, { cause: error });
+  }
+  return new KubemuxError(ErrorCode.CONNECT_FAILED, 'transport', `cannot connect to ${where}: ${text}`, { cause: error });
+}
+
+/** Reads a refused upgrade's body (bounded) and builds ERR_UPGRADE_REFUSED with the server's message. */
+export async function refusedUpgradeError(response: IncomingMessage, what: string): Promise<KubemuxError> {
+  const status = response.statusCode ?? 0;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of response as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_ERROR_BODY_BYTES) break;
+      chunks.push(chunk);
+    }
+  } catch {
+    // A body cut short still leaves the status to report.
+  }
+  response.destroy();
+  const body = Buffer.concat(chunks).toString('utf8').trim();
+  const message = kubernetesStatusMessage(body) ?? (body.length > 0 ? body.slice(0, 500) : response.statusMessage ?? '');
+  return new KubemuxError(ErrorCode.UPGRADE_REFUSED, 'transport', `${what} refused with HTTP ${status}${message ? `: ${message}` : ''}`, {
+    httpStatus: status,
+  });
+}
+
+/** The `message` of a metav1.Status JSON body, if the body is one. */
+export function kubernetesStatusMessage(body: string): string | undefined {
+  if (!body.startsWith('{')) return undefined;
+  try {
+    const parsed = JSON.parse(body) as { kind?: unknown; message?: unknown };
+    return parsed.kind === 'Status' && typeof parsed.message === 'string' ? parsed.message : undefined;
+  } catch {
+    return undefined;
+  }
+}
