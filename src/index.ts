@@ -1,2 +1,21 @@
-/** kubemux: the public API. */
+/**
+ * kubemux: the public API. Low-level frame codecs are in `kubemux/codec`; the test server and
+ * fake cluster in `kubemux/testing`.
+ */
 export { KubemuxError, ErrorCode, isKubemuxError, type ErrorScope, type KubemuxErrorDetails } from './errors.js';
+export {
+  SpdySession,
+  SpdyStream,
+  SESSION_DEFAULTS,
+  type SpdySessionOptions,
+  type SpdySessionEvents,
+  type SessionStats,
+  type OpenStreamOptions,
+  type DrainInfo,
+  type DrainReason,
+  type SessionRole,
+  type FlowControlMode,
+  type StreamInitiator,
+} from './session/index.js';
+export { dialSpdy, checkSpdyUpgradeResponse, PORT_FORWARD_PROTOCOL } from './transport/spdy-upgrade.js';
+export { portForwardPath, type UpgradeTarget } from './transport/request-target.js';
