@@ -455,8 +455,12 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     const id = frame.streamId;
     const peerParity = this.options.role === 'client' ? 0 : 1;
     if (id % 2 !== peerParity || id <= this.#lastPeerStreamId) {
-      // spdystream answers an out-of-order id with RST PROTOCOL_ERROR and carries on.
-      this.#sendRst(id, RstStatus.PROTOCOL_ERROR);
+      // spdystream answers an out-of-order id with RST PROTOCOL_ERROR and carries on. If the id is
+      // that of a stream still open here, the peer takes that RST as the end of the stream, so it
+      // must end here too: kept open, it would never see FIN or RST again.
+      const existing = this.#streams.get(id);
+      if (existing === undefined) this.#sendRst(id, RstStatus.PROTOCOL_ERROR);
+      else this.#failStream(existing, RstStatus.PROTOCOL_ERROR, ErrorCode.PROTOCOL, `the peer opened stream ${id} while it was open`);
       return;
     }
     this.#lastPeerStreamId = id;
