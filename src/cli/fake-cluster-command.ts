@@ -1,0 +1,88 @@
+/**
+ * `kubemux fake-cluster`: runs the fake cluster until SIGINT/SIGTERM. The first line on stdout
+ * is exactly `fake cluster listening on URL`, so scripts can wait for it and read the URL.
+ */
+import { parseArgs } from 'node:util';
+import { isKubemuxError } from '../index.js';
+import { FakeCluster, loadClusterConfig, parseHostPort } from '../testing.js';
+
+export const FAKE_CLUSTER_USAGE = `Usage: kubemux fake-cluster [options]
+
+Serves enough of the Kubernetes API for kubectl and kubemux to port-forward, with a
+kubelet-compatible port-forward endpoint and fault injection, until SIGINT or SIGTERM.
+
+Options:
+  --config FILE           cluster objects as JSON (default: pod, deployment and service "demo")
+  --listen HOST:PORT      where to listen (default 127.0.0.1:0, a free port)
+  --kubeconfig-out FILE   write a kubeconfig for this cluster (kubectl and kubemux accept it)
+  --tls                   serve HTTPS with a CA made at start-up (embedded in the kubeconfig)
+  --allow-non-loopback    permit a listen address other than loopback (it accepts any token)
+  -h, --help              show this help
+
+Faults (loopback clients only): POST /kubemux/faults/{drop,blackhole,stall,refuse?status=503,
+goaway,replace-pod?name=demo,clear}; counters: GET /kubemux/stats.
+`;
+
+/** Runs the command; resolves to the exit code once the cluster has stopped. */
+export async function fakeClusterCommand(argv: readonly string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        config: { type: 'string' },
+        listen: { type: 'string' },
+        'kubeconfig-out': { type: 'string' },
+        tls: { type: 'boolean', default: false },
+        'allow-non-loopback': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    process.stderr.write(`kubemux fake-cluster: ${(error as Error).message}\n\n${FAKE_CLUSTER_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(FAKE_CLUSTER_USAGE);
+    return 0;
+  }
+  let listen: { host: string; port: number } | undefined;
+  if (values.listen !== undefined) {
+    listen = parseHostPort(values.listen);
+    if (listen === undefined) {
+      process.stderr.write(`kubemux fake-cluster: --listen must be HOST:PORT (e.g. 127.0.0.1:6443 or [::1]:0), got "${values.listen}"\n`);
+      return 2;
+    }
+  }
+  let cluster: FakeCluster;
+  try {
+    const config = values.config === undefined ? undefined : await loadClusterConfig(values.config);
+    cluster = await FakeCluster.start({
+      ...(listen === undefined ? {} : { listen }),
+      ...(config === undefined ? {} : { config }),
+      tls: values.tls,
+      allowNonLoopback: values['allow-non-loopback'],
+    });
+  } catch (error) {
+    process.stderr.write(`kubemux fake-cluster: ${isKubemuxError(error) ? error.message : String(error)}\n`);
+    return isKubemuxError(error) && error.scope === 'usage' ? 2 : 1;
+  }
+  process.stdout.write(`fake cluster listening on ${cluster.url}\n`);
+  if (values['kubeconfig-out'] !== undefined) {
+    await cluster.writeKubeconfig(values['kubeconfig-out']);
+    process.stdout.write(`kubeconfig written to ${values['kubeconfig-out']}\n`);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await cluster.close();
+  return 0;
+}
