@@ -87,6 +87,12 @@ export class HeaderDecompressor {
   decompressRaw(compressed: Uint8Array): Buffer {
     // A zlib stream that failed once cannot be trusted for any later block.
     if (this.#failure !== undefined) throw this.#failure;
+    if (this.#inflate.ended) {
+      // The peer finished its zlib stream (Z_FINISH), which SPDY never does. pako then ignores all
+      // input and reports success with no output, so this must be checked before pushing.
+      this.#failure = new KubemuxError(ErrorCode.COMPRESSION, 'session', 'header block decompression failed: the peer ended its zlib stream');
+      throw this.#failure;
+    }
     this.#output = [];
     this.#outputBytes = 0;
     let ok: boolean;
@@ -100,8 +106,7 @@ export class HeaderDecompressor {
       throw this.#failure;
     }
     if (!ok) {
-      // pako refuses input after the peer finished its zlib stream (Z_FINISH): SPDY never does.
-      const reason = this.#inflate.ended ? 'the peer ended its zlib stream' : this.#inflate.msg || `zlib error ${this.#inflate.err}`;
+      const reason = this.#inflate.msg || `zlib error ${this.#inflate.err}`;
       this.#failure = new KubemuxError(ErrorCode.COMPRESSION, 'session', `header block decompression failed: ${reason}`);
       throw this.#failure;
     }

@@ -128,6 +128,9 @@ export class FrameDecoder {
         this.#finishFrame(payload, onFrame);
         continue;
       }
+      // Nothing of the payload in this chunk yet (the header ended it, as Go's field-by-field writes
+      // often do): wait, so that a payload arriving whole in the next chunk still takes the fast path.
+      if (offset === chunk.length) return;
       this.#payload ??= Buffer.allocUnsafe(this.#payloadLength);
       const take = Math.min(missing, chunk.length - offset);
       chunk.copy(this.#payload, this.#payloadBytes, offset, offset + take);
