@@ -14,7 +14,7 @@
  */
 import { ErrorCode, KubemuxError } from '../errors.js';
 import { DEFAULT_MAX_HEADER_BLOCK_BYTES, HeaderDecompressor } from './compression.js';
-import { ControlType, FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES, SPDY_VERSION } from './constants.js';
+import { ControlType, FLAG_FIN, FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES, SPDY_VERSION } from './constants.js';
 import type { ControlFrame, Frame, SettingsEntry } from './frames.js';
 
 /**
@@ -29,6 +29,14 @@ export interface FrameDecoderOptions {
   readonly maxFrameBytes?: number;
   /** Largest decompressed header block accepted, in bytes. Default 64 KiB. */
   readonly maxHeaderBlockBytes?: number;
+  /**
+   * For consumers that treat DATA as a byte stream (the session does): a DATA payload split
+   * across input chunks is delivered as several DATA frames, one per chunk it lies in, each a
+   * view of its chunk; only the last piece carries the frame's flags (FIN). No payload byte is
+   * then ever copied or held. Default false: every frame is delivered whole (a payload split
+   * across chunks is gathered into one buffer, one copy).
+   */
+  readonly splitDataPayloads?: boolean;
 }
 
 const STREAM_ID_MASK = 0x7fff_ffff;
@@ -58,6 +66,7 @@ function streamIdAt(type: number, payload: Buffer, offset: number): number {
 export class FrameDecoder {
   readonly maxFrameBytes: number;
   readonly #headers: HeaderDecompressor;
+  readonly #splitDataPayloads: boolean;
 
   /** Bytes of a frame header received so far. */
   readonly #head = Buffer.alloc(FRAME_HEADER_BYTES);
@@ -79,12 +88,13 @@ export class FrameDecoder {
       throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `maxHeaderBlockBytes ${maxHeaderBlockBytes} must be an integer >= 4`);
     }
     this.maxFrameBytes = maxFrameBytes;
+    this.#splitDataPayloads = options.splitDataPayloads === true;
     this.#headers = headers ?? new HeaderDecompressor(maxHeaderBlockBytes);
   }
 
   /** Bytes held for a frame not yet complete (never more than 8 + maxFrameBytes). */
   get bufferedBytes(): number {
-    return this.#headBytes + this.#payloadBytes;
+    return this.#headBytes + (this.#payload === undefined ? 0 : this.#payloadBytes);
   }
 
   /** True when no partial frame is held: the input so far ended on a frame boundary. */
@@ -131,6 +141,10 @@ export class FrameDecoder {
       // Nothing of the payload in this chunk yet (the header ended it, as Go's field-by-field writes
       // often do): wait, so that a payload arriving whole in the next chunk still takes the fast path.
       if (offset === chunk.length) return;
+      if (this.#splitDataPayloads && (this.#head[0]! & 0x80) === 0) {
+        offset = this.#deliverDataPiece(chunk, offset, missing, onFrame);
+        continue;
+      }
       this.#payload ??= Buffer.allocUnsafe(this.#payloadLength);
       const take = Math.min(missing, chunk.length - offset);
       chunk.copy(this.#payload, this.#payloadBytes, offset, offset + take);
@@ -138,6 +152,24 @@ export class FrameDecoder {
       offset += take;
       if (this.#payloadBytes === this.#payloadLength) this.#finishFrame(this.#payload, onFrame);
     }
+  }
+
+  /** Hands out the part of a split DATA payload that lies in `chunk`, as a view; returns the new offset. */
+  #deliverDataPiece(chunk: Buffer, offset: number, missing: number, onFrame: (frame: Frame) => void): number {
+    const take = Math.min(missing, chunk.length - offset);
+    const head = this.#head;
+    const last = take === missing;
+    const streamId = head.readUInt32BE(0);
+    const flags = last ? head[4]! : head[4]! & ~FLAG_FIN;
+    if (last) {
+      this.#headBytes = 0;
+      this.#payloadLength = -1;
+      this.#payloadBytes = 0;
+    } else {
+      this.#payloadBytes += take;
+    }
+    onFrame({ type: 'DATA', streamId, flags, data: chunk.subarray(offset, offset + take) });
+    return offset + take;
   }
 
   /** Validates a complete frame header and returns its payload length. */
