@@ -19,6 +19,9 @@ import { decodeHeaderBlock, encodeHeaderBlock } from './header-block.js';
 /** Default cap on one decompressed header block. Kubernetes blocks are well under 1 KiB. */
 export const DEFAULT_MAX_HEADER_BLOCK_BYTES = 64 * 1024;
 
+/** Largest serialised header block we compress: its frame must fit the 24-bit length field. */
+const MAX_SENDABLE_BLOCK_BYTES = 15 * 1024 * 1024;
+
 /** Output granularity of the inflater: the size cap is enforced at least this often. */
 const INFLATE_CHUNK_BYTES = 16 * 1024;
 
@@ -42,6 +45,11 @@ export class HeaderCompressor {
 
   /** Compresses an already serialised block (tests use this to send malformed blocks). */
   compressRaw(block: Uint8Array): Buffer {
+    // Refused before compressing: a frame refused afterwards would leave this context ahead of
+    // the peer's. Deflate can grow incompressible input slightly; 15 MiB leaves room for that.
+    if (block.length > MAX_SENDABLE_BLOCK_BYTES) {
+      throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `header block of ${block.length} bytes exceeds ${MAX_SENDABLE_BLOCK_BYTES} bytes`);
+    }
     this.#output = [];
     if (!this.#deflate.push(block, Z_SYNC_FLUSH)) {
       throw new KubemuxError(ErrorCode.COMPRESSION, 'session', `header compression failed: ${this.#deflate.msg}`);

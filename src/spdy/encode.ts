@@ -39,6 +39,11 @@ function checkUint(value: number, max: number, what: string): void {
   if (!(Number.isInteger(value) && value >= 0 && value <= max)) throw usage(`${what} ${value} is outside 0..${max}`);
 }
 
+/** PING, GOAWAY and WINDOW_UPDATE define no flags, and spdystream fails its connection on any. */
+function checkNoFlags(flags: number, frameName: string): void {
+  if (flags !== 0) throw usage(`${frameName} flags must be 0 (spdystream rejects any), got ${flags}`);
+}
+
 function checkStreamId(streamId: number, what = 'stream id'): void {
   if (!(Number.isInteger(streamId) && streamId >= 1 && streamId <= MAX_STREAM_ID)) {
     throw usage(`${what} ${streamId} is outside 1..${MAX_STREAM_ID}`);
@@ -136,6 +141,7 @@ export function encodeSettings(frame: SettingsFrame): Buffer {
 export function encodePing(frame: PingFrame): Buffer {
   // Go rejects ping id 0 on read.
   if (!(Number.isInteger(frame.id) && frame.id >= 1 && frame.id <= 0xffff_ffff)) throw usage(`PING id ${frame.id} is outside 1..2^32-1`);
+  checkNoFlags(frame.flags, 'PING');
   const out = controlFrame(ControlType.PING, frame.flags, 4);
   out.writeUInt32BE(frame.id, 8);
   return out;
@@ -144,6 +150,7 @@ export function encodePing(frame: PingFrame): Buffer {
 export function encodeGoAway(frame: GoAwayFrame): Buffer {
   checkUint(frame.lastGoodStreamId, MAX_STREAM_ID, 'last good stream id');
   checkUint(frame.status, 0xffff_ffff, 'GOAWAY status');
+  checkNoFlags(frame.flags, 'GOAWAY');
   const out = controlFrame(ControlType.GOAWAY, frame.flags, 8);
   out.writeUInt32BE(frame.lastGoodStreamId, 8);
   out.writeUInt32BE(frame.status, 12);
@@ -155,6 +162,7 @@ export function encodeWindowUpdate(frame: WindowUpdateFrame): Buffer {
   if (!(Number.isInteger(frame.deltaWindowSize) && frame.deltaWindowSize >= 1 && frame.deltaWindowSize <= MAX_STREAM_ID)) {
     throw usage(`window delta ${frame.deltaWindowSize} is outside 1..${MAX_STREAM_ID}`);
   }
+  checkNoFlags(frame.flags, 'WINDOW_UPDATE');
   const out = controlFrame(ControlType.WINDOW_UPDATE, frame.flags, 8);
   out.writeUInt32BE(frame.streamId, 8);
   out.writeUInt32BE(frame.deltaWindowSize, 12);

@@ -25,6 +25,15 @@ function hasUpperCaseAscii(name: string): boolean {
   return /[A-Z]/.test(name);
 }
 
+/** What we send: lower-case RFC 7230 tokens, plus ':' for SPDY's pseudo-headers. Go's reader also rejects Unicode upper case. */
+const SENDABLE_NAME = /^[!#$%&'*+\-.:^_`|~0-9a-z]+$/;
+
+/**
+ * Names Go's spdystream refuses in any header block it reads (its "invalid header" table, which
+ * matches because Go canonicalises names first); `host` only in SYN_STREAM, but never needed.
+ */
+const REFUSED_BY_GO = new Set(['connection', 'host', 'keep-alive', 'proxy-connection', 'transfer-encoding']);
+
 /** Serialises a header block. Throws a usage error for a block Go's reader would reject. */
 export function encodeHeaderBlock(headers: HeaderBlock): Buffer {
   const parts: Buffer[] = [];
@@ -33,8 +42,8 @@ export function encodeHeaderBlock(headers: HeaderBlock): Buffer {
   parts.push(count);
   for (const [name, values] of headers) {
     if (name.length === 0) throw usage('header name is empty');
-    if (hasUpperCaseAscii(name)) throw usage(`header name "${name}" is not lower-case`);
-    if (name.includes(VALUE_SEPARATOR)) throw usage(`header name "${name}" contains NUL`);
+    if (!SENDABLE_NAME.test(name)) throw usage(`header name "${name}" is not a lower-case token (a-z, 0-9, :!#$%&'*+-.^_\`|~)`);
+    if (REFUSED_BY_GO.has(name)) throw usage(`header name "${name}" is connection-specific; spdystream would drop the connection`);
     if (values.length === 0) throw usage(`header "${name}" has no value`);
     for (const value of values) {
       if (value.includes(VALUE_SEPARATOR)) throw usage(`a value of header "${name}" contains NUL`);

@@ -52,14 +52,11 @@ export function bytesArb(maxLength: number): fc.Arbitrary<Buffer> {
 
 const NAME_CHARS = [...'abcdefghijklmnopqrstuvwxyz0123456789-_.:'];
 
-/**
- * Header names: non-empty, no ASCII upper case, no NUL. Mostly the token characters real peers
- * use, sometimes arbitrary Unicode (names are UTF-8 on the wire and only ASCII case is checked).
- */
-export const headerNameArb: fc.Arbitrary<string> = fc.oneof(
-  { weight: 4, arbitrary: fc.string({ unit: fc.constantFrom(...NAME_CHARS), minLength: 1, maxLength: 24 }) },
-  { weight: 1, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 6 }).filter((s) => !/[A-Z\0]/.test(s)) },
-);
+/** Header names the encoder sends: non-empty lower-case tokens (the decoder accepts more). */
+export const headerNameArb: fc.Arbitrary<string> = fc
+  .string({ unit: fc.constantFrom(...NAME_CHARS), minLength: 1, maxLength: 24 })
+  // The encoder refuses connection-specific names (spdystream drops the connection on them).
+  .filter((name) => !['connection', 'host', 'keep-alive', 'proxy-connection', 'transfer-encoding'].includes(name));
 
 /** One header value: any Unicode text without NUL (NUL separates values on the wire). */
 export const headerValueArb: fc.Arbitrary<string> = fc.oneof(
@@ -139,7 +136,8 @@ export const settingsFrameArb: fc.Arbitrary<SettingsFrame> = record({
 export const pingFrameArb: fc.Arbitrary<PingFrame> = record({
   type: fc.constant('PING' as const),
   id: fc.integer({ min: 1, max: MAX_32 }),
-  flags: flagsArb,
+  // The encoder refuses flags on this frame type (spdystream rejects them).
+  flags: fc.constant(0),
 });
 
 /** GOAWAY frames: mostly the defined statuses 0..2, sometimes any 32-bit status. */
@@ -147,7 +145,8 @@ export const goAwayFrameArb: fc.Arbitrary<GoAwayFrame> = record({
   type: fc.constant('GOAWAY' as const),
   lastGoodStreamId: fc.integer({ min: 0, max: MAX_31 }),
   status: fc.oneof(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: MAX_32 })),
-  flags: flagsArb,
+  // The encoder refuses flags on this frame type (spdystream rejects them).
+  flags: fc.constant(0),
 });
 
 /** WINDOW_UPDATE frames, including the session window (stream 0). */
@@ -156,7 +155,8 @@ export const windowUpdateFrameArb: fc.Arbitrary<WindowUpdateFrame> = record({
   // 0 is the session window.
   streamId: fc.integer({ min: 0, max: MAX_31 }),
   deltaWindowSize: fc.integer({ min: 1, max: MAX_31 }),
-  flags: flagsArb,
+  // The encoder refuses flags on this frame type (spdystream rejects them).
+  flags: fc.constant(0),
 });
 
 /** Control frames of types the codec does not define (NOOP 5 and CREDENTIAL 10 among them), version 3. */
