@@ -300,6 +300,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     if (this.#state === 'closed' || this.#goAwaySent) return;
     this.#goAwaySent = true;
     this.#send({ type: 'GOAWAY', lastGoodStreamId: this.#lastPeerStreamId, status, flags: 0 });
+    // Already draining because the stream ids ran out: the GOAWAY still closes the session once empty.
+    if (this.#state === 'draining') this.#drainReason = 'goaway-sent';
     this.#startDraining({ reason: 'goaway-sent', goAwayStatus: status });
   }
 

@@ -72,6 +72,7 @@ export const EXPECT_TIMEOUT_MS = 2000;
 /** Ids of the peer's synchronisation PINGs start here, far from ids a test uses by hand. */
 const SYNC_PING_BASE = 0x4000_0000;
 
+/** How a {@link ScriptedPeer} behaves. */
 export interface ScriptedPeerOptions {
   /** The peer's own role (decides the parity of its PING ids). The opposite of the session's. */
   readonly role: 'client' | 'server';
@@ -85,7 +86,7 @@ interface Waiter {
   readonly check: () => boolean;
 }
 
-/** One scripted end of a SPDY transport. */
+/** One scripted end of a SPDY transport: sends what the test says, records what the session sends. */
 export class ScriptedPeer {
   /** The peer's end of the transport (a socket in the TCP variant). */
   readonly transport: Duplex;
@@ -376,18 +377,22 @@ export function data(streamId: number, bytes: Uint8Array | string = Buffer.alloc
   return { type: 'DATA', streamId, flags: options.fin === true ? FLAG_FIN : 0, data: typeof bytes === 'string' ? Buffer.from(bytes) : Buffer.from(bytes) };
 }
 
+/** RST_STREAM with `status` (one of RstStatus). */
 export function rst(streamId: number, status: number): RstStreamFrame {
   return { type: 'RST_STREAM', streamId, status, flags: 0 };
 }
 
+/** PING; an even id is a server's, an odd one a client's. */
 export function ping(id: number): PingFrame {
   return { type: 'PING', id, flags: 0 };
 }
 
+/** GOAWAY naming the last stream of the receiver's that the sender processed. */
 export function goaway(lastGoodStreamId: number, status: number = GoAwayStatus.OK): GoAwayFrame {
   return { type: 'GOAWAY', lastGoodStreamId, status, flags: 0 };
 }
 
+/** WINDOW_UPDATE; stream 0 is the session window. */
 export function windowUpdate(streamId: number, deltaWindowSize: number): WindowUpdateFrame {
   return { type: 'WINDOW_UPDATE', streamId, deltaWindowSize, flags: 0 };
 }
@@ -471,8 +476,9 @@ export async function scriptedTcpPair(sessionOptions: SpdySessionOptions, peerOp
       },
     };
   } finally {
-    // Stop listening at once; the accepted connection lives on without the listener.
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // Stop listening at once. Not awaited: close() calls back only once the accepted
+    // connection has ended too, and that connection is the one the test is about to use.
+    server.close();
   }
 }
 

@@ -561,6 +561,25 @@ describe('GOAWAY and closing', SUITE, () => {
   });
 });
 
+describe('closing a session that ran out of stream ids', SUITE, () => {
+  test('close() still sends GOAWAY and closes once the last stream finishes', async (t) => {
+    const { session, peer } = setup(t, { role: 'client', firstStreamId: 2 ** 31 - 1 });
+    const opening = session.openStream(DATA_HEADERS);
+    await peer.expect({ type: 'SYN_STREAM', streamId: 2 ** 31 - 1 });
+    peer.send(reply(2 ** 31 - 1));
+    const stream = await opening;
+    assert.equal(session.acceptingStreams, false, 'the last id is used: the session drains');
+    const closing = session.close();
+    await peer.expect({ type: 'GOAWAY', lastGoodStreamId: 0, status: GoAwayStatus.OK });
+    stream.end();
+    await peer.expect({ type: 'DATA', streamId: 2 ** 31 - 1, flags: FLAG_FIN });
+    peer.send(data(2 ** 31 - 1, '', { fin: true }));
+    await within(closing, 'close()');
+    assert.equal(session.closed, true);
+    await peer.expectEnd();
+  });
+});
+
 describe('maxConcurrentStreams', SUITE, () => {
   test('extra incoming streams are refused with RST REFUSED_STREAM; a slot frees when a stream closes', async (t) => {
     const { session, peer } = setup(t, { role: 'server', maxConcurrentStreams: 2 });
