@@ -9,6 +9,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import { ErrorCode, KubemuxError } from '../errors.js';
 import { SpdySession, type SpdySessionOptions } from '../session/index.js';
+import { connectionFactory } from './connect.js';
 import type { UpgradeTarget } from './request-target.js';
 import { connectError, refusedUpgradeError } from './upgrade-errors.js';
 
@@ -35,7 +36,7 @@ export function dialSpdy(target: UpgradeTarget, sessionOptions: Omit<SpdySession
     const request = (secure ? https : http).request(url, {
       method: 'POST',
       // A fresh connection of our own: an upgraded socket must never come from (or go back to) a pool.
-      agent: false,
+      createConnection: connectionFactory(target) as unknown as http.RequestOptions['createConnection'],
       timeout: target.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS,
       headers: {
         ...target.headers,
@@ -44,7 +45,6 @@ export function dialSpdy(target: UpgradeTarget, sessionOptions: Omit<SpdySession
         'X-Stream-Protocol-Version': PORT_FORWARD_PROTOCOL,
         'Content-Length': '0',
       },
-      ...(secure ? target.tls : {}),
     });
     const upgradeTimer = setTimeout(
       () => fail(new KubemuxError(ErrorCode.TIMEOUT, 'transport', `no upgrade answer from ${where} within ${target.upgradeTimeoutMs ?? DEFAULT_TIMEOUT_MS} ms`)),

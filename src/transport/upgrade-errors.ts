@@ -26,6 +26,7 @@ const TLS_ERROR_CODES = new Set([
 export function connectError(error: unknown, where: string): KubemuxError {
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? '';
   const text = error instanceof Error ? error.message : String(error);
+  if (code === 'ETIMEDOUT') return new KubemuxError(ErrorCode.TIMEOUT, 'transport', `cannot connect to ${where}: ${text}`, { cause: error });
   if (TLS_ERROR_CODES.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) {
     return new KubemuxError(ErrorCode.TLS, 'transport', `TLS with ${where} failed: ${text}`, { cause: error });
   }
