@@ -306,6 +306,8 @@ export class FakeCluster {
       if (name === null || name === '') return bad(400, 'replace-pod needs ?name=POD (and optionally &namespace=NS)');
       const replacement = this.state.replacePod(namespace, name);
       if (replacement === undefined) return bad(404, `pods "${name}" not found in namespace "${namespace}"`);
+      // A deleted pod takes its forwarded connections with it, as on a real node.
+      this.endpoint.dropPod(replacement.removed.uid);
       return {
         status: 200,
         body: {

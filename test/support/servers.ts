@@ -83,3 +83,34 @@ export async function startEndpointServer(
     },
   };
 }
+
+/**
+ * The default fake cluster (pod, deployment and service `demo`) whose pod ports 8080 and 5432
+ * lead to an echo server, so forwarded bytes come back. `close()` stops both.
+ */
+export async function startDemoCluster(options: { tls?: boolean } = {}): Promise<{
+  cluster: import('../../src/server/fake-cluster.js').FakeCluster;
+  echo: RunningServer & { connections: number };
+  close(): Promise<void>;
+}> {
+  const { FakeCluster } = await import('../../src/server/fake-cluster.js');
+  const { defaultClusterConfig } = await import('../../src/server/cluster-config.js');
+  const echo = await startEchoServer();
+  const config = defaultClusterConfig();
+  const target = `127.0.0.1:${echo.port}`;
+  const namespaces = Object.fromEntries(
+    Object.entries(config.namespaces).map(([name, ns]) => [
+      name,
+      { ...ns, pods: (ns.pods ?? []).map((pod) => ({ ...pod, portMap: { '8080': target, '5432': target } })) },
+    ]),
+  );
+  const cluster = await FakeCluster.start({ config: { ...config, namespaces }, tls: options.tls === true });
+  return {
+    cluster,
+    echo,
+    async close() {
+      await cluster.close();
+      await echo.close();
+    },
+  };
+}

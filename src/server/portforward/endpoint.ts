@@ -43,6 +43,7 @@ export interface PortForwardEndpointOptions {
 /** One upgraded connection the endpoint serves. */
 interface UpgradedConnection {
   readonly gate: FaultGate;
+  readonly podUid: string;
   readonly session?: SpdySession;
 }
 
@@ -140,6 +141,11 @@ export class PortForwardEndpoint {
     }
   }
 
+  /** Ends every connection to the pod with this uid (the pod was deleted). */
+  dropPod(uid: string): void {
+    for (const connection of this.#connections) if (connection.podUid === uid) connection.gate.destroy();
+  }
+
   stats(): EndpointStats {
     return { ...this.#counters, activeSessions: this.#connections.size };
   }
@@ -180,7 +186,7 @@ export class PortForwardEndpoint {
     const gate = new FaultGate(socket);
     if (this.#blackholed) gate.blackhole();
     const session = new SpdySession(gate, { ...this.#sessionOptions, role: 'server' });
-    const connection: UpgradedConnection = { gate, session };
+    const connection: UpgradedConnection = { gate, session, podUid: pod.uid };
     this.#track(connection);
     serveSpdyPortForward(session, {
       pod,
