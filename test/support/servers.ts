@@ -86,9 +86,10 @@ export async function startEndpointServer(
 
 /**
  * The default fake cluster (pod, deployment and service `demo`) whose pod ports 8080 and 5432
- * lead to an echo server, so forwarded bytes come back. `close()` stops both.
+ * lead to an echo server (or to `podTarget`, "host:port"), so forwarded bytes come back.
+ * `close()` stops both.
  */
-export async function startDemoCluster(options: { tls?: boolean } = {}): Promise<{
+export async function startDemoCluster(options: { tls?: boolean; podTarget?: string } = {}): Promise<{
   cluster: import('../../src/server/fake-cluster.js').FakeCluster;
   echo: RunningServer & { connections: number };
   close(): Promise<void>;
@@ -97,7 +98,7 @@ export async function startDemoCluster(options: { tls?: boolean } = {}): Promise
   const { defaultClusterConfig } = await import('../../src/server/cluster-config.js');
   const echo = await startEchoServer();
   const config = defaultClusterConfig();
-  const target = `127.0.0.1:${echo.port}`;
+  const target = options.podTarget ?? `127.0.0.1:${echo.port}`;
   const namespaces = Object.fromEntries(
     Object.entries(config.namespaces).map(([name, ns]) => [
       name,

@@ -61,6 +61,9 @@ export class PortForwardEndpoint {
 
   readonly #counters = {
     sessions: 0,
+    spdySessions: 0,
+    tunnelSessions: 0,
+    v4Sessions: 0,
     streams: 0,
     bytesToPod: 0,
     bytesFromPod: 0,
@@ -179,6 +182,7 @@ export class PortForwardEndpoint {
     );
     // Bytes that came with the request belong to the SPDY stream.
     if (head.length > 0) socket.unshift(head);
+    this.#counters.spdySessions++;
     this.#serveSpdy(socket, pod);
   }
 

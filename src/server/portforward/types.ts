@@ -13,6 +13,12 @@ export interface PodTarget {
 export interface EndpointStats {
   /** Upgraded connections ever served (SPDY, tunnel and v4). */
   readonly sessions: number;
+  /** Of `sessions`: plain SPDY/3.1 upgrades. */
+  readonly spdySessions: number;
+  /** Of `sessions`: SPDY tunnelled in WebSocket (`SPDY/3.1+portforward.k8s.io`). */
+  readonly tunnelSessions: number;
+  /** Of `sessions`: WebSocket v4 channel connections (`v4.channel.k8s.io`). */
+  readonly v4Sessions: number;
   readonly activeSessions: number;
   /** Forwarded connections (stream pairs or v4 ports) ever started. */
   readonly streams: number;
