@@ -86,7 +86,7 @@ export interface KubemuxErrorDetails {
   readonly goAwayStatus?: number;
   /** HTTP status of a refused upgrade. */
   readonly httpStatus?: number;
-  /** WebSocket close status: the one received, or 1006 when the connection ended without a close frame. */
+  /** WebSocket close status: the one received, the one sent for a peer's protocol violation (1002, 1007, 1009), or 1006 when no close frame came. */
   readonly closeCode?: number;
   /** The underlying error (a Node system error, a zlib error, ...). */
   readonly cause?: unknown;

@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
 import { ErrorCode, KubemuxError } from '../../errors.js';
-import { formatSubprotocols, isValidSubprotocol, parseSubprotocols } from '../../ws/subprotocols.js';
+import { formatSubprotocols, isValidSubprotocol, parseSubprotocols } from '../../ws/index.js';
 
 /** The GUID RFC 6455 section 1.3 appends to Sec-WebSocket-Key before hashing. */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';

@@ -1,0 +1,162 @@
+/**
+ * WebSocketByteStream: the KEP-4006 tunnel (`SPDY/3.1+portforward.k8s.io`) as a plain byte Duplex,
+ * so that a SpdySession can run over a WebSocket exactly as over TCP.
+ *
+ * Mapping (client-go `tools/portforward/tunneling_connection.go` does the same):
+ * - each write() becomes one binary message; message boundaries carry no meaning, the payloads
+ *   of all binary messages form one byte stream;
+ * - a text message is a protocol error (the connection is closed with 1003);
+ * - a close with 1000 is EOF; any other close code, an abnormal closure or a socket error destroys
+ *   the stream with a KubemuxError (ERR_TRANSPORT_CLOSED with `closeCode`, or the connection's
+ *   own error, e.g. ERR_PROTOCOL for a malformed frame).
+ *
+ * WebSocket has no half-close: a close frame ends both directions. So end() on this stream starts
+ * the closing handshake (close 1000); bytes the peer sends before it answers are still read, but
+ * the peer cannot keep sending after it has seen our close. SPDY does its half-closes per stream
+ * inside the tunnel, so a SpdySession never needs the transport's.
+ *
+ * destroy() also closes with a handshake (1000 without an error, 1003 after a text message, 1011
+ * for other errors), bounded by the connection's closeTimeoutMs; use connection.destroy() to drop
+ * the socket at once.
+ */
+import { Duplex } from 'node:stream';
+import { ErrorCode, KubemuxError } from '../../errors.js';
+import type { WebSocketConnection } from './connection.js';
+
+/** Options of {@link WebSocketByteStream}. */
+export interface WebSocketByteStreamOptions {
+  /** Received bytes buffered before the connection is paused. Default 64 KiB. */
+  readonly readableHighWaterMark?: number;
+  /** Bytes buffered by write() before it returns false. Default 64 KiB. */
+  readonly writableHighWaterMark?: number;
+}
+
+const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
+
+/** RFC 6455 section 7.4.1: "received a type of data it cannot accept". */
+const CLOSE_UNSUPPORTED_DATA = 1003;
+/** RFC 6455 section 7.4.1: "encountered an unexpected condition". */
+const CLOSE_INTERNAL_ERROR = 1011;
+
+/** Close reasons must be valid UTF-8 of at most 123 bytes: ASCII and a hard cut guarantee both. */
+function closeReasonFor(error: Error): string {
+  return error.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 123);
+}
+
+type WriteCallback = (error?: Error | null) => void;
+
+/** A byte Duplex over the binary messages of a {@link WebSocketConnection}. */
+export class WebSocketByteStream extends Duplex {
+  /** The connection carrying the bytes. */
+  readonly connection: WebSocketConnection;
+  /** A write waiting for the socket to drain. */
+  #pendingWrite: WriteCallback | undefined;
+  #readableDone = false;
+  /** Close status to send when destroyed with an error (1011 unless a more precise one is known). */
+  #failureCloseCode = CLOSE_INTERNAL_ERROR;
+
+  readonly #onMessage = (data: Buffer, isBinary: boolean): void => {
+    if (this.destroyed || this.#readableDone) return;
+    if (!isBinary) {
+      this.#failureCloseCode = CLOSE_UNSUPPORTED_DATA;
+      this.destroy(new KubemuxError(ErrorCode.PROTOCOL, 'transport', 'a text message arrived in the SPDY tunnel; only binary messages carry its bytes'));
+      return;
+    }
+    if (data.length === 0) return;
+    if (!this.push(data)) this.connection.pause();
+  };
+
+  readonly #onDrain = (): void => {
+    const callback = this.#pendingWrite;
+    this.#pendingWrite = undefined;
+    callback?.();
+  };
+
+  readonly #onClose = (code: number, reason: string, error?: KubemuxError): void => {
+    const pending = this.#pendingWrite;
+    this.#pendingWrite = undefined;
+    if (code === 1000 && error === undefined) {
+      // The socket flushed what we had queued before it closed cleanly.
+      pending?.();
+      this.#endReadable();
+      return;
+    }
+    const failure =
+      error ??
+      new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `the WebSocket closed with status ${code}${reason === '' ? '' : ` (${reason})`}`, { closeCode: code });
+    this.destroy(failure);
+  };
+
+  /** Wraps `connection`, which must be open; the stream owns it from now on. */
+  constructor(connection: WebSocketConnection, options: WebSocketByteStreamOptions = {}) {
+    super({
+      // Without half-close in WebSocket, the end of the readable side ends the writable side too.
+      allowHalfOpen: false,
+      readableHighWaterMark: options.readableHighWaterMark ?? DEFAULT_HIGH_WATER_MARK,
+      writableHighWaterMark: options.writableHighWaterMark ?? DEFAULT_HIGH_WATER_MARK,
+    });
+    this.connection = connection;
+    connection.on('message', this.#onMessage);
+    connection.on('drain', this.#onDrain);
+    connection.on('close', this.#onClose);
+    if (connection.state !== 'open') {
+      process.nextTick(() =>
+        this.destroy(new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `the WebSocket is already ${connection.state}`)),
+      );
+    }
+  }
+
+  override _read(): void {
+    this.connection.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: WriteCallback): void {
+    this.#send([chunk], callback);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>, callback: WriteCallback): void {
+    this.#send(
+      chunks.map((c) => c.chunk),
+      callback,
+    );
+  }
+
+  override _final(callback: WriteCallback): void {
+    if (this.connection.state === 'open') this.connection.close(1000);
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#pendingWrite = undefined;
+    this.connection.off('message', this.#onMessage);
+    this.connection.off('drain', this.#onDrain);
+    this.connection.off('close', this.#onClose);
+    if (this.connection.state === 'open') {
+      if (error === null) this.connection.close(1000);
+      else this.connection.close(this.#failureCloseCode, closeReasonFor(error));
+    }
+    callback(error);
+  }
+
+  /** One message per chunk; chunks of one writev leave in one socket write. */
+  #send(chunks: readonly Buffer[], callback: WriteCallback): void {
+    const connection = this.connection;
+    if (connection.state !== 'open') {
+      callback(new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `cannot write: the WebSocket is ${connection.state}`));
+      return;
+    }
+    let writable = true;
+    connection.cork();
+    for (const chunk of chunks) writable = connection.send(chunk, { binary: true });
+    connection.uncork();
+    // Errors of the socket write surface through the connection's 'close', which destroys us.
+    if (writable) callback();
+    else this.#pendingWrite = callback;
+  }
+
+  #endReadable(): void {
+    if (this.#readableDone) return;
+    this.#readableDone = true;
+    this.push(null);
+  }
+}
