@@ -15,9 +15,12 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Duplex } from 'node:stream';
 import { ErrorCode, KubemuxError } from '../../errors.js';
 import { SpdySession, type SpdySessionOptions } from '../../session/index.js';
+import { acceptWebSocket, WebSocketByteStream } from '../../transport/websocket/index.js';
+import { MAX_PORTS, SPDY_TUNNEL_SUBPROTOCOL, V4_CHANNEL_SUBPROTOCOL } from '../../ws/index.js';
 import { FaultGate } from './fault-gate.js';
 import { dialTcp, type DialFunction } from './pod-dialer.js';
 import { serveSpdyPortForward } from './spdy-portforward.js';
+import { serveV4PortForward } from './v4-portforward.js';
 import type { EndpointStats, PodTarget } from './types.js';
 
 export type { EndpointStats, PodTarget } from './types.js';
@@ -91,9 +94,7 @@ export class PortForwardEndpoint {
     }
     const upgrade = headerText(req.headers.upgrade).toLowerCase();
     const connection = headerText(req.headers.connection).toLowerCase();
-    if (upgrade === 'websocket') {
-      return respond(socket, 400, plainBody('unable to upgrade: WebSocket port-forward is not available on this endpoint yet'));
-    }
+    if (upgrade === 'websocket') return this.#upgradeToWebSocket(req, socket, head, pod);
     if (!connection.includes('upgrade') || !upgrade.includes('spdy/3.1')) {
       return respond(
         socket,
@@ -183,13 +184,51 @@ export class PortForwardEndpoint {
     // Bytes that came with the request belong to the SPDY stream.
     if (head.length > 0) socket.unshift(head);
     this.#counters.spdySessions++;
-    this.#serveSpdy(socket, pod);
-  }
-
-  #serveSpdy(socket: Duplex, pod: PodTarget): void {
     const gate = new FaultGate(socket);
     if (this.#blackholed) gate.blackhole();
-    const session = new SpdySession(gate, { ...this.#sessionOptions, role: 'server' });
+    this.#serveSpdy(gate, pod);
+  }
+
+  /**
+   * WebSocket: SPDY tunnelled in binary messages (kubectl >= 1.31), or the v4 channel protocol
+   * (@kubernetes/client-node). The subprotocol `SPDY/3.1+portforward.k8s.io` is not a valid
+   * token for `ws`, so the handshake is kubemux's own (src/transport/websocket).
+   */
+  #upgradeToWebSocket(req: IncomingMessage, socket: Duplex, head: Buffer, pod: PodTarget): void {
+    const url = new URL(req.url ?? '/', 'http://endpoint');
+    const offered = headerList(req.headers['sec-websocket-protocol']);
+    const wantsV4 = !offered.includes(SPDY_TUNNEL_SUBPROTOCOL) && offered.includes(V4_CHANNEL_SUBPROTOCOL);
+    let ports: number[] = [];
+    if (wantsV4) {
+      const values = url.searchParams.getAll('ports').flatMap((v) => v.split(','));
+      ports = values.map((v) => (/^[0-9]{1,5}$/.test(v) ? Number(v) : NaN));
+      if (ports.length === 0) return respond(socket, 400, plainBody('query parameter "port" is required'));
+      const bad = values.find((_, i) => !(ports[i]! >= 1 && ports[i]! <= 65535));
+      if (bad !== undefined) return respond(socket, 400, plainBody(`unable to parse "${bad}" as a port: must be 1..65535`));
+      if (ports.length > MAX_PORTS) return respond(socket, 400, plainBody(`at most ${MAX_PORTS} ports per request`));
+    }
+    const gate = new FaultGate(socket);
+    if (this.#blackholed) gate.blackhole();
+    const accepted = acceptWebSocket({ method: req.method ?? '', headers: req.headers }, gate, head, {
+      protocols: [SPDY_TUNNEL_SUBPROTOCOL, V4_CHANNEL_SUBPROTOCOL],
+    });
+    if (!accepted.ok) return;
+    const { connection, protocol } = accepted;
+    if (protocol === SPDY_TUNNEL_SUBPROTOCOL) {
+      this.#counters.tunnelSessions++;
+      this.#serveSpdy(gate, pod, new WebSocketByteStream(connection));
+      return;
+    }
+    this.#counters.v4Sessions++;
+    const tracked: UpgradedConnection = { gate, podUid: pod.uid };
+    this.#track(tracked);
+    connection.on('close', () => this.#connections.delete(tracked));
+    serveV4PortForward(connection, ports, { pod, dial: this.#dial, counters: this.#counters });
+  }
+
+  /** Serves SPDY on `transport` (the gate itself, or a WebSocket byte stream over it). */
+  #serveSpdy(gate: FaultGate, pod: PodTarget, transport: Duplex = gate): void {
+    const session = new SpdySession(transport, { ...this.#sessionOptions, role: 'server' });
     const connection: UpgradedConnection = { gate, session, podUid: pod.uid };
     this.#track(connection);
     serveSpdyPortForward(session, {
