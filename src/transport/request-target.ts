@@ -17,6 +17,39 @@ export interface UpgradeTarget {
   readonly connectTimeoutMs?: number;
   /** Deadline from request sent to 101 received, ms. Default 30,000. */
   readonly upgradeTimeoutMs?: number;
+  /**
+   * An HTTP proxy to tunnel through with `CONNECT`, as `http://[user:password@]host:port` (or
+   * `https://` for TLS to the proxy itself); the userinfo becomes `Proxy-Authorization: Basic`.
+   * TLS to the API server then runs inside the tunnel. Undefined: connect directly. This field is
+   * taken as given, never from the environment: `fromKubeConfig` fills it from the kubeconfig's
+   * `proxy-url` or from `HTTPS_PROXY`/`NO_PROXY` (see `proxyFromEnvironment`). Never logged.
+   */
+  readonly proxy?: string | URL;
+}
+
+/**
+ * An {@link UpgradeTarget} without its path: one API server and how to reach it. What
+ * `fromKubeConfig` returns, so that one description serves every request:
+ * `dialSpdy({ ...server, path: portForwardPath(namespace, pod) })`.
+ */
+export type ServerTarget = Omit<UpgradeTarget, 'path'>;
+
+/**
+ * The URL a request for `path` goes to. The server URL's own path is kept as a prefix, because
+ * some API servers sit behind one (Rancher's `https://host/k8s/clusters/c-xxxxx`, kubectl keeps
+ * it too); `new URL(path, server)` alone would drop it.
+ */
+export function requestUrl(server: string | URL, path: string): URL {
+  const url = new URL(server);
+  const prefix = url.pathname.replace(/\/+$/, '');
+  const queryAt = path.indexOf('?');
+  const pathname = queryAt === -1 ? path : path.slice(0, queryAt);
+  // Assigning the parts (rather than resolving `path` against the server) keeps the origin
+  // fixed: a path such as `//elsewhere/x` cannot send the credentials to another host.
+  url.pathname = `${prefix}${pathname.startsWith('/') ? '' : '/'}${pathname}`;
+  url.search = queryAt === -1 ? '' : path.slice(queryAt);
+  url.hash = '';
+  return url;
 }
 
 /** The portforward subresource path of a pod. */

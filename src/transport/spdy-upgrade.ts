@@ -10,15 +10,15 @@ import type { Socket } from 'node:net';
 import { ErrorCode, KubemuxError } from '../errors.js';
 import { SpdySession, type SpdySessionOptions } from '../session/index.js';
 import { connectionFactory } from './connect.js';
-import type { UpgradeTarget } from './request-target.js';
-import { connectError, refusedUpgradeError } from './upgrade-errors.js';
+import { requestUrl, type UpgradeTarget } from './request-target.js';
+import { refusedUpgradeError, requestError } from './upgrade-errors.js';
 
 export const PORT_FORWARD_PROTOCOL = 'portforward.k8s.io';
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** Performs the SPDY upgrade and returns the live session. */
 export function dialSpdy(target: UpgradeTarget, sessionOptions: Omit<SpdySessionOptions, 'role'> = {}): Promise<SpdySession> {
-  const url = new URL(target.path, target.server);
+  const url = requestUrl(target.server, target.path);
   const secure = url.protocol === 'https:';
   if (!secure && url.protocol !== 'http:') {
     return Promise.reject(new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `server URL must be http: or https:, got ${url.protocol}`));
@@ -52,7 +52,12 @@ export function dialSpdy(target: UpgradeTarget, sessionOptions: Omit<SpdySession
     );
     upgradeTimer.unref();
     request.on('timeout', () => fail(new KubemuxError(ErrorCode.TIMEOUT, 'transport', `connecting to ${where} timed out`)));
-    request.on('error', (error) => fail(connectError(error, where)));
+    // The connection factory hands the socket over only once TCP (and TLS) is up.
+    let connected = false;
+    request.once('socket', () => {
+      connected = true;
+    });
+    request.on('error', (error) => fail(requestError(error, where, connected)));
     request.on('response', (response) => {
       void refusedUpgradeError(response, 'the SPDY upgrade').then(fail);
     });

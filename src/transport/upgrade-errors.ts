@@ -22,8 +22,12 @@ const TLS_ERROR_CODES = new Set([
   'EPROTO',
 ]);
 
-/** Maps a socket/TLS error from connecting to `where` to a typed error. */
+/**
+ * Maps a socket/TLS error from connecting to `where` to a typed error. A KubemuxError (a
+ * proxy's refusal, which names the proxy itself) is returned as it is.
+ */
 export function connectError(error: unknown, where: string): KubemuxError {
+  if (error instanceof KubemuxError) return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? '';
   const text = error instanceof Error ? error.message : String(error);
   if (code === 'ETIMEDOUT') return new KubemuxError(ErrorCode.TIMEOUT, 'transport', `cannot connect to ${where}: ${text}`, { cause: error });
@@ -31,6 +35,22 @@ export function connectError(error: unknown, where: string): KubemuxError {
     return new KubemuxError(ErrorCode.TLS, 'transport', `TLS with ${where} failed: ${text}`, { cause: error });
   }
   return new KubemuxError(ErrorCode.CONNECT_FAILED, 'transport', `cannot connect to ${where}: ${text}`, { cause: error });
+}
+
+/**
+ * Maps an error of an HTTP request (an upgrade, an API GET) to a typed error. Before a connection
+ * exists it is a {@link connectError}. Once connected, either the server answered with something
+ * that is not HTTP/1.1 (`invalid`: ERR_UPGRADE_INVALID for upgrades), or it closed the connection
+ * before answering (ERR_TRANSPORT_CLOSED): not a failure to connect, and worth telling apart
+ * because it points at the server or a middlebox rather than the network.
+ */
+export function requestError(error: unknown, where: string, connected: boolean, invalid: ErrorCode = ErrorCode.UPGRADE_INVALID): KubemuxError {
+  if (error instanceof KubemuxError) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? '';
+  const text = error instanceof Error ? error.message : String(error);
+  if (code.startsWith('HPE_')) return new KubemuxError(invalid, 'transport', `${where} did not answer in HTTP/1.1: ${text}`, { cause: error });
+  if (!connected) return connectError(error, where);
+  return new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `${where} closed the connection before answering: ${text}`, { cause: error });
 }
 
 /** Reads a refused upgrade's body (bounded) and builds ERR_UPGRADE_REFUSED with the server's message. */
