@@ -16,6 +16,7 @@ import {
 /** Every bench, in the order they run. Adding one is one line here. */
 const BENCHES: Readonly<Record<string, () => Promise<{ default: Bench }>>> = {
   codec: () => import('./codec.bench.js'),
+  session: () => import('./session.bench.js'),
 };
 
 async function main(): Promise<number> {
