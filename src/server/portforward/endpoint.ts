@@ -62,6 +62,7 @@ export class PortForwardEndpoint {
   #stalled = false;
   #refuseStatus: number | undefined;
 
+  readonly #sessionErrors: Record<string, number> = {};
   readonly #counters = {
     sessions: 0,
     spdySessions: 0,
@@ -151,7 +152,7 @@ export class PortForwardEndpoint {
   }
 
   stats(): EndpointStats {
-    return { ...this.#counters, activeSessions: this.#connections.size };
+    return { ...this.#counters, activeSessions: this.#connections.size, sessionErrors: { ...this.#sessionErrors } };
   }
 
   /** Closes every upgraded connection and refuses new ones. */
@@ -238,7 +239,10 @@ export class PortForwardEndpoint {
       counters: this.#counters,
       stalled: () => this.#stalled,
     });
-    session.on('close', () => this.#connections.delete(connection));
+    session.on('close', (error) => {
+      this.#connections.delete(connection);
+      if (error !== undefined) this.#sessionErrors[error.code] = (this.#sessionErrors[error.code] ?? 0) + 1;
+    });
   }
 
   #track(connection: UpgradedConnection): void {

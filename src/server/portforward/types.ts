@@ -29,4 +29,6 @@ export interface EndpointStats {
   readonly pairingTimeouts: number;
   /** Streams refused for bad headers. */
   readonly rejectedStreams: number;
+  /** SPDY sessions (plain or tunnelled) that ended with an error, by KubemuxError code (e.g. ERR_PROTOCOL, ERR_TRANSPORT_CLOSED). */
+  readonly sessionErrors: Readonly<Record<string, number>>;
 }
