@@ -12,6 +12,8 @@
  *   after a reset), never answered.
  * - Flow control is used only with a peer that shows it implements it (options.ts,
  *   FlowControlMode); spdystream never sends WINDOW_UPDATE, and waiting for one would stall.
+ *   A stream that exists before we announce our windows is not held to them: the peer may have
+ *   sent on it, unchecked, before it read them.
  * - Memory is bounded without the peer's help: past a stream's or the session's receive buffer
  *   the session stops reading the transport, and a stream that keeps it stopped for longer than
  *   receiveStallTimeoutMs is reset, so one unread stream cannot stall the others for ever.
@@ -662,7 +664,6 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     this.#advertised = true;
     const streamWindow = this.options.streamReceiveBufferBytes;
     this.#send({ type: 'SETTINGS', flags: 0, entries: [{ id: SettingsId.INITIAL_WINDOW_SIZE, flags: 0, value: streamWindow }] });
-    for (const stream of this.#streams.values()) stream.receiveWindow += streamWindow - DEFAULT_INITIAL_WINDOW_BYTES;
     const sessionGrowth = this.options.sessionReceiveBufferBytes - DEFAULT_INITIAL_WINDOW_BYTES;
     if (sessionGrowth > 0) {
       this.#sessionReceiveWindow += sessionGrowth;
@@ -781,7 +782,10 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
       writeBufferBytes: this.options.maxDataFrameBytes,
     });
     stream.sendWindow = this.#peerInitialWindow;
-    stream.receiveWindow = this.#advertised ? this.options.streamReceiveBufferBytes : DEFAULT_INITIAL_WINDOW_BYTES;
+    // Before we announce our windows the peer sends without counting (it adopts flow control only
+    // when it reads them), so a stream that exists by then can legitimately carry more than any
+    // window we could later hold it to: its window is never enforced.
+    stream.receiveWindow = this.#advertised ? this.options.streamReceiveBufferBytes : Infinity;
     this.#streams.set(id, stream);
     if (initiator === 'local') {
       this.#activeLocal++;
