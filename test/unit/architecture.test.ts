@@ -51,6 +51,7 @@ function importsOf(file: string): string[] {
   const specifiers: string[] = [];
   for (const match of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+'([^']+)'/g)) specifiers.push(match[1]!);
   for (const match of text.matchAll(/import\(\s*'([^']+)'\s*\)/g)) specifiers.push(match[1]!);
+  for (const match of text.matchAll(/(?:^|\n)\s*import\s+'([^']+)'/g)) specifiers.push(match[1]!);
   return specifiers;
 }
 
