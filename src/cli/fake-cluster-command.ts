@@ -50,7 +50,7 @@ export async function fakeClusterCommand(argv: readonly string[]): Promise<numbe
   }
   let listen: { host: string; port: number } | undefined;
   if (values.listen !== undefined) {
-    listen = parseHostPort(values.listen);
+    listen = parseHostPort(values.listen, { allowPortZero: true });
     if (listen === undefined) {
       process.stderr.write(`kubemux fake-cluster: --listen must be HOST:PORT (e.g. 127.0.0.1:6443 or [::1]:0), got "${values.listen}"\n`);
       return 2;

@@ -245,12 +245,13 @@ class Validator {
 }
 
 /** Parses a `"host:port"` target of a pod's portMap. */
-export function parseHostPort(text: string): { host: string; port: number } | undefined {
+export function parseHostPort(text: string, options: { allowPortZero?: boolean } = {}): { host: string; port: number } | undefined {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
   if (match === null) return undefined;
   const host = match[1] ?? match[2]!;
   const port = Number(match[3]);
-  if (port < 1 || port > 65_535) return undefined;
+  // Port 0 means "any free port" for a listen address, and nothing for a target.
+  if (port < (options.allowPortZero === true ? 0 : 1) || port > 65_535) return undefined;
   if (match[1] !== undefined && isIP(host) !== 6) return undefined;
   return { host, port };
 }
