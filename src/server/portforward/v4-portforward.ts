@@ -28,6 +28,7 @@ class DataChannel extends Duplex {
   readonly #connection: WebSocketConnection;
   readonly #channel: number;
   readonly #onFull: (full: boolean) => void;
+  #podEnded = false;
 
   constructor(connection: WebSocketConnection, channel: number, onFull: (full: boolean) => void) {
     super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024 });
@@ -38,7 +39,17 @@ class DataChannel extends Duplex {
 
   /** Bytes the client sent on this channel. */
   deliver(payload: Buffer): void {
+    if (this.readableEnded || this.destroyed || this.#podEnded) return;
     if (!this.push(payload)) this.#onFull(true);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    // The pod ended its side. v4 has no half-close, so the client's side ends here too and the
+    // forwarding is over (containerd likewise closes the pod connection at most 1 s after either
+    // direction ends); without this the WebSocket would stay open until the client closed it.
+    this.#podEnded = true;
+    this.push(null);
+    callback();
   }
 
   override _read(): void {
