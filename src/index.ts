@@ -23,3 +23,28 @@ export { fromKubeConfig, type FromKubeConfigOptions, type KubeConnection, type K
 export { apiGet, type ApiGetOptions, type ApiResponse } from './transport/api-request.js';
 export { proxyFromEnvironment, type ProxyEnvironment } from './transport/connect.js';
 export { requestUrl, type ServerTarget } from './transport/request-target.js';
+export {
+  PORT_FORWARD_PROTOCOLS,
+  MAX_ERROR_TEXT_BYTES,
+  type PortForwardConnection,
+  type PortForwardConnectionEvents,
+  type PortForwardConnectionStats,
+  type PortForwardProtocol,
+  type PortForwardDrainInfo,
+  type PortForwardDrainReason,
+  type PortStreams,
+  type OpenPortStreamsOptions,
+} from './transport/port-forward-connection.js';
+export { SpdyPortForwardConnection, ERROR_STREAM_GRACE_MS } from './transport/spdy-port-forward.js';
+export { dialWebSocketTunnel, type WebSocketTunnelOptions } from './transport/websocket-tunnel.js';
+export { WebSocketV4Connection, dialWebSocketV4, WEBSOCKET_V4_DEFAULTS, type WebSocketV4Options } from './transport/websocket-v4.js';
+export {
+  dialPortForward,
+  dialProtocol,
+  negotiatePortForward,
+  isUpgradeFailure,
+  PortForwardDialer,
+  type PortForwardDialOptions,
+  type PortForwardProtocolChoice,
+  type NegotiatedConnection,
+} from './transport/dial.js';
