@@ -24,6 +24,7 @@ import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { ErrorCode, KubemuxError } from '../../errors.js';
 import { RECEIVER_ERROR_STATUS, Receiver, Sender, isSendableCloseCode, type FrameReceiver, type FrameSender } from './ws-codec.js';
+import { clientFrame } from './client-frame.js';
 
 /** Which end of the connection this is. Clients mask their frames; servers must not. */
 export type WebSocketRole = 'client' | 'server';
@@ -123,6 +124,7 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
   readonly #sender: FrameSender;
   readonly #mask: boolean;
   readonly #generateMask: ((mask: Buffer) => void) | undefined;
+  readonly #fastMasking: boolean;
   readonly #closeTimeoutMs: number;
 
   #state: WebSocketState = 'open';
@@ -182,6 +184,9 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
     this.#socket = socket;
     this.#mask = role === 'client';
     this.#generateMask = this.#mask && masking === 'zero' ? zeroMask : undefined;
+    // Random masks are applied by client-frame.ts (word at a time); ws handles zero masks by
+    // skipping the XOR, and every control frame.
+    this.#fastMasking = this.#mask && masking === 'random';
     this.#receiver = new Receiver({
       // Messages of one socket chunk are delivered in the same tick; the byte stream pauses the
       // socket when its reader is full, which bounds the excess to one chunk.
@@ -258,13 +263,16 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
     const done = callback === undefined ? undefined : this.#wrapCallback(callback);
     if (typeof data === 'string' || data instanceof Uint8Array) {
       const payload = typeof data === 'string' ? Buffer.from(data) : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      if (this.#fastMasking) this.#writeFrame(clientFrame(payload, binary ? 2 : 1), done);
       // ws copies a caller's buffer to mask it (merging header and payload); the caller's bytes
       // are never changed.
-      this.#sender.send(payload, { binary, compress: false, fin: true, mask: this.#mask }, done);
+      else this.#sender.send(payload, { binary, compress: false, fin: true, mask: this.#mask }, done);
     } else {
       // The joined buffer is ours, so ws may mask it in place: one copy in all, not two.
       const joined = Buffer.concat(data as readonly Uint8Array[]);
-      const frame = Sender.frame(joined, { fin: true, opcode: binary ? 2 : 1, mask: this.#mask, readOnly: false, rsv1: false, generateMask: this.#generateMask });
+      const frame = this.#fastMasking
+        ? clientFrame(joined, binary ? 2 : 1)
+        : Sender.frame(joined, { fin: true, opcode: binary ? 2 : 1, mask: this.#mask, readOnly: false, rsv1: false, generateMask: this.#generateMask });
       this.#writeFrame(frame, done);
     }
     return !this.#socket.writableNeedDrain;
