@@ -145,10 +145,9 @@ export class WebSocketByteStream extends Duplex {
       callback(new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `cannot write: the WebSocket is ${connection.state}`));
       return;
     }
-    let writable = true;
-    connection.cork();
-    for (const chunk of chunks) writable = connection.send(chunk, { binary: true });
-    connection.uncork();
+    // Everything Node gathered for one write goes out as ONE message (a SPDY frame's header and
+    // payload arrive here together): fewer frames, and no 8-byte messages of their own.
+    const writable = connection.send(chunks.length === 1 ? chunks[0]! : chunks, { binary: true });
     // Errors of the socket write surface through the connection's 'close', which destroys us.
     if (writable) callback();
     else this.#pendingWrite = callback;

@@ -23,12 +23,21 @@ function nextMask(): Buffer {
   return mask;
 }
 
-/** A copy of `payload` XOR-ed with the 4-byte `mask` (the mask's first byte applies to offset 0). */
-export function maskedCopy(payload: Uint8Array, mask: Uint8Array): Buffer {
-  const length = payload.length;
+/**
+ * A copy of `payload` (or of several parts, concatenated) XOR-ed with the 4-byte `mask` (the
+ * mask's first byte applies to offset 0).
+ */
+export function maskedCopy(payload: Uint8Array | readonly Uint8Array[], mask: Uint8Array): Buffer {
+  const parts = payload instanceof Uint8Array ? [payload] : payload;
+  let length = 0;
+  for (const part of parts) length += part.length;
   // Its own ArrayBuffer, so the 32-bit view below is aligned.
   const out = Buffer.from(new ArrayBuffer(length));
-  out.set(payload);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
   const words = new Uint32Array(out.buffer, 0, length >>> 2);
   const key = (mask[0]! | (mask[1]! << 8) | (mask[2]! << 16) | (mask[3]! << 24)) >>> 0;
   // Byte order does not matter for XOR as long as the key is laid out as the bytes are: on a
@@ -41,23 +50,42 @@ export function maskedCopy(payload: Uint8Array, mask: Uint8Array): Buffer {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** One unfragmented, masked client frame: [header with the mask key, masked payload]. */
-export function clientFrame(payload: Uint8Array, opcode: number): [Buffer, Buffer] {
-  const length = payload.length;
+/**
+ * One unfragmented data frame carrying `payload` (several parts make one message). A client
+ * frame is masked: [header with the mask key, one masked copy]. A server frame is not: [header,
+ * ...parts], nothing copied.
+ */
+export function dataFrame(payload: Uint8Array | readonly Uint8Array[], opcode: number, masked: boolean): Buffer[] {
+  const parts = payload instanceof Uint8Array ? [payload] : payload;
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const header = frameHeader(length, opcode, masked);
+  if (!masked) return [header, ...parts.map((part) => (Buffer.isBuffer(part) ? part : Buffer.from(part.buffer, part.byteOffset, part.byteLength)))];
+  const mask = nextMask();
+  mask.copy(header, header.length - 4);
+  return [header, maskedCopy(parts, mask)];
+}
+
+/** A masked client frame (see {@link dataFrame}). */
+export function clientFrame(payload: Uint8Array | readonly Uint8Array[], opcode: number): Buffer[] {
+  return dataFrame(payload, opcode, true);
+}
+
+/** The frame header: FIN, opcode, the payload length, and room for the mask key when masked. */
+function frameHeader(length: number, opcode: number, masked: boolean): Buffer {
   const lengthBytes = length < 126 ? 0 : length < 65_536 ? 2 : 8;
-  const header = Buffer.allocUnsafe(2 + lengthBytes + 4);
+  const maskBit = masked ? 0x80 : 0;
+  const header = Buffer.allocUnsafe(2 + lengthBytes + (masked ? 4 : 0));
   header[0] = 0x80 | opcode; // FIN + opcode
   if (lengthBytes === 0) {
-    header[1] = 0x80 | length;
+    header[1] = maskBit | length;
   } else if (lengthBytes === 2) {
-    header[1] = 0x80 | 126;
+    header[1] = maskBit | 126;
     header.writeUInt16BE(length, 2);
   } else {
-    header[1] = 0x80 | 127;
+    header[1] = maskBit | 127;
     header.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
     header.writeUInt32BE(length >>> 0, 6);
   }
-  const mask = nextMask();
-  mask.copy(header, 2 + lengthBytes);
-  return [header, maskedCopy(payload, mask)];
+  return header;
 }

@@ -24,7 +24,7 @@ import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { ErrorCode, KubemuxError } from '../../errors.js';
 import { RECEIVER_ERROR_STATUS, Receiver, Sender, isSendableCloseCode, type FrameReceiver, type FrameSender } from './ws-codec.js';
-import { clientFrame } from './client-frame.js';
+import { clientFrame, dataFrame } from './client-frame.js';
 
 /** Which end of the connection this is. Clients mask their frames; servers must not. */
 export type WebSocketRole = 'client' | 'server';
@@ -267,13 +267,14 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
       // ws copies a caller's buffer to mask it (merging header and payload); the caller's bytes
       // are never changed.
       else this.#sender.send(payload, { binary, compress: false, fin: true, mask: this.#mask }, done);
+    } else if (this.#fastMasking || !this.#mask) {
+      // Several parts, one message: a client masks them into one copy, a server writes them as
+      // they are behind one header (no copy).
+      this.#writeFrame(dataFrame(data as readonly Uint8Array[], binary ? 2 : 1, this.#mask), done);
     } else {
-      // The joined buffer is ours, so ws may mask it in place: one copy in all, not two.
+      // Zero masks: the joined buffer is ours, so ws may "mask" it in place.
       const joined = Buffer.concat(data as readonly Uint8Array[]);
-      const frame = this.#fastMasking
-        ? clientFrame(joined, binary ? 2 : 1)
-        : Sender.frame(joined, { fin: true, opcode: binary ? 2 : 1, mask: this.#mask, readOnly: false, rsv1: false, generateMask: this.#generateMask });
-      this.#writeFrame(frame, done);
+      this.#writeFrame(Sender.frame(joined, { fin: true, opcode: binary ? 2 : 1, mask: this.#mask, readOnly: false, rsv1: false, generateMask: this.#generateMask }), done);
     }
     return !this.#socket.writableNeedDrain;
   }
