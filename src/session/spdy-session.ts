@@ -601,22 +601,27 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     if (unread >= this.options.streamReceiveBufferBytes) this.#overfullStreams.add(stream);
     else this.#overfullStreams.delete(stream);
 
-    if (this.#advertised && !stream.retired) {
-      const owed = stream.receivedBytes - unread - stream.creditedBytes;
+    if (!stream.retired) {
+      const consumed = stream.receivedBytes - unread;
+      // The session window follows what readers take, whatever the stream thresholds below: if
+      // it were returned only with stream credits, many streams each just under their threshold
+      // could hold the whole session window and every sender would wait for ever.
+      this.#creditSession(consumed - stream.consumedBytes);
+      stream.consumedBytes = consumed;
+      const owed = consumed - stream.creditedBytes;
       // Returning window in halves keeps WINDOW_UPDATEs rare, and cannot deadlock: a peer that is
       // out of window has sent a full window, so the reader's progress crosses the half mark.
-      if (owed >= this.options.streamReceiveBufferBytes / 2) {
+      if (this.#advertised && owed >= this.options.streamReceiveBufferBytes / 2) {
         stream.creditedBytes += owed;
         stream.receiveWindow += owed;
         this.#send({ type: 'WINDOW_UPDATE', streamId: stream.id, deltaWindowSize: owed, flags: 0 });
-        this.#creditSession(owed);
       }
     }
     this.#updateReceivePause();
   }
 
   #creditSession(bytes: number): void {
-    if (!this.#advertised) return;
+    if (!this.#advertised || bytes <= 0) return;
     this.#sessionOwedBytes += bytes;
     if (this.#sessionOwedBytes >= this.options.sessionReceiveBufferBytes / 2) {
       const delta = this.#sessionOwedBytes;
@@ -824,7 +829,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     this.#overfullStreams.delete(stream);
     // Bytes a finished stream still holds are its reader's now, no longer the session's.
     this.#unreadBytes -= stream.accountedUnreadBytes;
-    this.#creditSession(stream.receivedBytes - stream.creditedBytes);
+    this.#creditSession(stream.receivedBytes - stream.consumedBytes);
+    stream.consumedBytes = stream.receivedBytes;
     stream.accountedUnreadBytes = 0;
     if (stream.initiator === 'local') this.#activeLocal--;
     else this.#activeRemote--;

@@ -68,6 +68,8 @@ export class SpdyStream extends Duplex {
   receivedBytes = 0;
   /** @internal Unread bytes last counted into the session's total. */
   accountedUnreadBytes = 0;
+  /** @internal Bytes the reader has taken, as last counted (and returned to the session window). */
+  consumedBytes = 0;
   /** @internal Bytes consumed by the reader and already returned to the peer with WINDOW_UPDATE. */
   creditedBytes = 0;
   /** @internal What the peer may still send before it must wait for our WINDOW_UPDATE. */

@@ -51,3 +51,38 @@ test('a stream opened before flow control was agreed is not reset for data the p
   assert.equal(client.closeError, undefined);
   assert.equal(client.stats.peerFlowControl, true);
 });
+
+test('many streams, each below its own WINDOW_UPDATE threshold, do not starve the session window', async (t) => {
+  // Found by the session benchmark (64 streams x 8 MiB with windows on hung): the session window
+  // was only credited when a stream's own credit (half its window) was sent, so 16 streams each
+  // holding just under half a 64 KiB window of consumed-but-unreturned bytes (16 x 32 KiB =
+  // 512 KiB) could use up a 256 KiB session window, and every sender waited for ever. The session
+  // window must follow what readers consume, whatever the streams' thresholds.
+  const [a, b] = duplexPair();
+  const options = { streamReceiveBufferBytes: 64 * 1024, sessionReceiveBufferBytes: 256 * 1024 };
+  const client = new SpdySession(a, { role: 'client', ...options });
+  const server = new SpdySession(b, { role: 'server', ...options });
+  t.after(() => {
+    client.destroy();
+    server.destroy();
+  });
+  server.on('stream', (stream) => {
+    stream.accept();
+    stream.pipe(stream);
+  });
+  const results = await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      const stream = await client.openStream({ streamtype: 'data' });
+      const payload = randomBytes(512 * 1024);
+      const echoed = readAll(stream);
+      // Small writes, round-robin across streams, so that every stream stays below its threshold.
+      for (let offset = 0; offset < payload.length; offset += 20 * 1024) {
+        if (!stream.write(payload.subarray(offset, offset + 20 * 1024))) await new Promise((resolve) => stream.once('drain', resolve));
+      }
+      stream.end();
+      return sha256(await echoed) === sha256(payload);
+    }),
+  );
+  assert.deepEqual(results, Array(16).fill(true));
+  assert.equal(client.stats.peerFlowControl, true);
+});
