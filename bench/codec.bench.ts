@@ -59,10 +59,11 @@ function fail(message: string): never {
 // ---------------------------------------------------------------------------------------------
 // (a) DATA frames
 
-type Chunking = 'socket' | 'aligned';
+type Chunking = 'socket' | 'split' | 'aligned';
 
 const CHUNKING_LABEL: Record<Chunking, string> = {
   socket: '64 KiB chunks (frames straddle)',
+  split: '64 KiB chunks, splitDataPayloads (the session)',
   aligned: 'frame-aligned chunks',
 };
 
@@ -97,7 +98,7 @@ function dataStream(payloadBytes: number): DataStream {
 
 function chunksOf(stream: DataStream, chunking: Chunking): Buffer[] {
   const size =
-    chunking === 'socket'
+    chunking !== 'aligned'
       ? SOCKET_CHUNK_BYTES
       : Math.max(1, Math.floor(SOCKET_CHUNK_BYTES / (FRAME_HEADER_BYTES + stream.payloadBytes))) * (FRAME_HEADER_BYTES + stream.payloadBytes);
   const chunks: Buffer[] = [];
@@ -106,22 +107,30 @@ function chunksOf(stream: DataStream, chunking: Chunking): Buffer[] {
 }
 
 /** Decodes the stream once and checks every frame against what was encoded. */
-function verifyDecoding(stream: DataStream, chunks: readonly Buffer[]): { views: number; copies: number; copiedBytes: number } {
-  const decoder = new FrameDecoder();
+function verifyDecoding(stream: DataStream, chunks: readonly Buffer[], split: boolean): { views: number; copies: number; copiedBytes: number } {
+  const decoder = new FrameDecoder({ splitDataPayloads: split });
   let index = 0;
   let views = 0;
   let copies = 0;
   let copiedBytes = 0;
+  let pieces: Buffer[] = [];
+  let pieceBytes = 0;
   for (const chunk of chunks) {
     decoder.push(chunk, (frame) => {
       if (frame.type !== 'DATA' || frame.streamId !== STREAM_ID || frame.flags !== 0) fail(`unexpected frame ${frame.type}`);
-      if (!frame.data.equals(stream.payloads[index]!)) fail(`payload ${index} differs`);
-      if (frame.data.buffer === stream.wire.buffer) {
+      // In split mode a payload may come in pieces; a frame counts as a view when every piece is.
+      pieces.push(frame.data);
+      pieceBytes += frame.data.length;
+      if (pieceBytes < stream.payloads[index]!.length) return;
+      if (!Buffer.concat(pieces).equals(stream.payloads[index]!)) fail(`payload ${index} differs`);
+      if (pieces.every((piece) => piece.buffer === stream.wire.buffer)) {
         views++;
       } else {
         copies++;
-        copiedBytes += frame.data.length;
+        copiedBytes += pieceBytes;
       }
+      pieces = [];
+      pieceBytes = 0;
       index++;
     });
   }
@@ -145,13 +154,13 @@ async function dataFrames(context: BenchContext): Promise<BenchSection> {
         fail('FrameEncoder output differs from the prepared wire');
       }
     }
-    for (const chunking of ['socket', 'aligned'] as const) {
+    for (const chunking of ['socket', 'split', 'aligned'] as const) {
       const chunks = chunksOf(stream, chunking);
-      const shares = verifyDecoding(stream, chunks);
+      const shares = verifyDecoding(stream, chunks, chunking === 'split');
       const label = `DATA ${payloadBytes / KIB} KiB, ${CHUNKING_LABEL[chunking]}`;
       context.progress(label);
 
-      const decoder = new FrameDecoder();
+      const decoder = new FrameDecoder({ splitDataPayloads: chunking === 'split' });
       let decodedBytes = 0;
       const onFrame = (frame: Frame): void => {
         lastFrame = frame;
