@@ -24,7 +24,7 @@ test('maskedCopy equals the byte-wise XOR of RFC 6455 section 5.3, and leaves th
 test('frames of every length class decode with ws as a server would read them', () => {
   for (const length of [0, 1, 125, 126, 65_535, 65_536, 200_000]) {
     const payload = Buffer.alloc(length, 0x5a);
-    const [header, body] = clientFrame(payload, 2);
+    const [header, body] = clientFrame(payload, 2) as [Buffer, Buffer];
     assert.equal(header[1]! & 0x80, 0x80, 'mask bit set');
     // ws's own Receiver, as a server: it unmasks independently of kubemux's code.
     const receiver = new Receiver({ isServer: true, maxPayload: 0, binaryType: 'nodebuffer', extensions: {}, allowSynchronousEvents: true, skipUTF8Validation: false });
