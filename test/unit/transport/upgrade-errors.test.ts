@@ -165,7 +165,7 @@ describe('connection failures and deadlines', () => {
     const started = performance.now();
     await assert.rejects(
       dialSpdy({ server: server.url, headers: bearer, path: portForwardPath('shop', 'web'), upgradeTimeoutMs: 250 }),
-      typed(ErrorCode.TIMEOUT, /no upgrade answer from 127\.0\.0\.1:\d+ within 250 ms/),
+      typed(ErrorCode.TIMEOUT, /no answer to the SPDY upgrade from 127\.0\.0\.1:\d+ within 250 ms/),
     );
     const elapsed = performance.now() - started;
     assert.ok(elapsed >= 240 && elapsed < 2_000, `took ${elapsed} ms`);
