@@ -23,6 +23,7 @@ import {
   type ScriptedSetup,
   type ScriptedTcpSetup,
 } from '../../support/scripted-peer.js';
+import { once, within } from '../../support/deadlines.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -52,28 +53,6 @@ function memory(t: TestContext, options: SpdySessionOptions, peerOptions: Partia
   return pair;
 }
 
-/** Awaits `promise`, failing the test at a deadline instead of letting it hang. */
-async function within<T>(promise: Promise<T>, what: string, timeoutMs = EXPECT_TIMEOUT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new assert.AssertionError({ message: `${what} did not happen within ${timeoutMs} ms` })), timeoutMs);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-interface Emitter {
-  // eventemitter3's typed once() and Node's untyped one both fit this shape.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  once(event: any, listener: any): unknown;
-}
-
-function once<A extends unknown[] = unknown[]>(emitter: Emitter, event: string, timeoutMs = EXPECT_TIMEOUT_MS): Promise<A> {
-  return within(new Promise<A>((resolve) => emitter.once(event, (...args: never[]) => resolve(args as unknown as A))), `event '${event}'`, timeoutMs);
-}
 
 /** The rejection of `promise` (it must reject, with a KubemuxError). */
 async function rejection(promise: Promise<unknown>, what: string, timeoutMs = EXPECT_TIMEOUT_MS): Promise<KubemuxError> {

@@ -20,10 +20,10 @@ import {
   settings,
   syn,
   windowUpdate,
-  EXPECT_TIMEOUT_MS,
   type ScriptedPeerOptions,
   type ScriptedSetup,
 } from '../../support/scripted-peer.js';
+import { once, within } from '../../support/deadlines.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -36,29 +36,6 @@ function setup(t: TestContext, options: SpdySessionOptions, peerOptions: Partial
   return pair;
 }
 
-/** Awaits `promise`, failing the test at a deadline instead of letting it hang. */
-async function within<T>(promise: Promise<T>, what: string, timeoutMs = EXPECT_TIMEOUT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new assert.AssertionError({ message: `${what} did not happen within ${timeoutMs} ms` })), timeoutMs);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-interface Emitter {
-  // eventemitter3's typed once() and Node's untyped one both fit this shape.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  once(event: any, listener: any): unknown;
-}
-
-/** The arguments of the next `event` on `emitter` (Node or eventemitter3), within a deadline. */
-function once<A extends unknown[] = unknown[]>(emitter: Emitter, event: string, timeoutMs = EXPECT_TIMEOUT_MS): Promise<A> {
-  return within(new Promise<A>((resolve) => emitter.once(event, (...args: never[]) => resolve(args as unknown as A))), `event '${event}'`, timeoutMs);
-}
 
 /** Awaits `promise`, asserts it rejects with a KubemuxError of `code`, returns the error. */
 async function rejection(promise: Promise<unknown>, code: ErrorCode): Promise<KubemuxError> {
