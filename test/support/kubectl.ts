@@ -163,6 +163,12 @@ export interface PortForward {
   /** Everything kubectl printed so far (stdout and stderr interleaved), for failure messages. */
   output(): string;
   /**
+   * Resolves with the output once it matches `pattern` (checked on every chunk kubectl prints and
+   * when it exits); rejects with the output so far after `timeoutMs` or when kubectl exits
+   * without printing it.
+   */
+  waitForOutput(pattern: RegExp, timeoutMs: number): Promise<string>;
+  /**
    * Stops kubectl: SIGINT (kubectl's own clean shutdown, which closes its SPDY connection), then
    * SIGKILL if it has not exited within `graceMs`. Idempotent; removes the temporary HOME.
    */
@@ -241,7 +247,42 @@ export async function startPortForward(options: PortForwardOptions): Promise<Por
     throw err;
   });
 
-  return { localPort, pid: child.pid!, output: () => output, stop };
+  const waitForOutput = (pattern: RegExp, timeoutMs: number): Promise<string> =>
+    new Promise<string>((resolve, reject) => {
+      const check = (): boolean => {
+        if (!pattern.test(output)) return false;
+        finish();
+        resolve(output);
+        return true;
+      };
+      const onData = (): void => {
+        // The other 'data' listener appends first (it was added earlier).
+        check();
+      };
+      const onExit = (): void => {
+        if (!check()) {
+          finish();
+          reject(new Error(`kubectl exited without printing ${String(pattern)}; output:\n${output}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new Error(`kubectl did not print ${String(pattern)} within ${timeoutMs} ms; output:\n${output}`));
+      }, timeoutMs);
+      const finish = (): void => {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        child.stderr?.off('data', onData);
+        child.off('exit', onExit);
+      };
+      if (check()) return;
+      child.stdout?.on('data', onData);
+      child.stderr?.on('data', onData);
+      if (child.exitCode !== null || child.signalCode !== null) onExit();
+      else child.once('exit', onExit);
+    });
+
+  return { localPort, pid: child.pid!, output: () => output, waitForOutput, stop };
 }
 
 async function stopChild(
