@@ -7,7 +7,7 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import { ErrorCode, KubemuxError } from '../errors.js';
-import { SpdySession, type SpdySessionOptions } from '../session/index.js';
+import { SpdySession, resolveSessionOptions, type SpdySessionOptions } from '../session/index.js';
 import type { UpgradeTarget } from './request-target.js';
 import { sendUpgradeRequest } from './upgrade-request.js';
 
@@ -28,6 +28,12 @@ export function dialSpdy(
   sessionOptions: Omit<SpdySessionOptions, 'role'> = {},
   options: SpdyDialOptions = {},
 ): Promise<SpdySession> {
+  // Bad session options are the caller's mistake: refuse them before anything is sent.
+  try {
+    resolveSessionOptions({ ...sessionOptions, role: 'client' });
+  } catch (error) {
+    return Promise.reject(error);
+  }
   return sendUpgradeRequest<SpdySession>(target, {
     method: 'POST',
     headers: {

@@ -100,7 +100,13 @@ export function sendUpgradeRequest<T>(target: UpgradeTarget, options: UpgradeReq
         socket.destroy();
         return;
       }
-      const result = options.onUpgrade(response, socket, head, where);
+      let result: T | KubemuxError;
+      try {
+        result = options.onUpgrade(response, socket, head, where);
+      } catch (error) {
+        // A throw here would escape as an uncaught exception from Node's 'upgrade' event.
+        result = error instanceof KubemuxError ? error : new KubemuxError(ErrorCode.UPGRADE_INVALID, 'transport', `${what}: ${String(error)}`, { cause: error });
+      }
       if (result instanceof KubemuxError) {
         socket.destroy();
         fail(result);

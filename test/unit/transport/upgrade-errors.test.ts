@@ -230,3 +230,19 @@ describe('broken answers', () => {
     );
   });
 });
+
+test('bad session options are a usage error before anything is sent, never an uncaught exception', async (t) => {
+  let connections = 0;
+  const server = net.createServer((socket) => {
+    connections++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const { port } = server.address() as net.AddressInfo;
+  await assert.rejects(dialSpdy({ server: `http://127.0.0.1:${port}`, path: '/api/v1/namespaces/default/pods/demo/portforward' }, { maxFrameBytes: 5 }), {
+    code: 'ERR_INVALID_ARGUMENT',
+    scope: 'usage',
+  });
+  assert.equal(connections, 0);
+});
