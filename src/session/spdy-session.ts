@@ -152,7 +152,6 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
   #advertised = false;
   #peerInitialWindow = DEFAULT_INITIAL_WINDOW_BYTES;
   #sessionSendWindow = DEFAULT_INITIAL_WINDOW_BYTES;
-  #sessionReceiveWindow = DEFAULT_INITIAL_WINDOW_BYTES;
   #sessionOwedBytes = 0;
   readonly #blockedWriters = new Set<SpdyStream>();
 
@@ -447,7 +446,6 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     }
     if (this.#peerFlowControl) {
       stream.receiveWindow -= length;
-      this.#sessionReceiveWindow -= length;
       if (stream.receiveWindow < 0) {
         this.#failStream(stream, RstStatus.FLOW_CONTROL_ERROR, ErrorCode.FLOW_CONTROL, `peer sent past the receive window of stream ${stream.id}`);
         return;
@@ -626,7 +624,6 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     if (this.#sessionOwedBytes >= this.options.sessionReceiveBufferBytes / 2) {
       const delta = this.#sessionOwedBytes;
       this.#sessionOwedBytes = 0;
-      this.#sessionReceiveWindow += delta;
       this.#send({ type: 'WINDOW_UPDATE', streamId: 0, deltaWindowSize: delta, flags: 0 });
     }
   }
@@ -671,7 +668,6 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     this.#send({ type: 'SETTINGS', flags: 0, entries: [{ id: SettingsId.INITIAL_WINDOW_SIZE, flags: 0, value: streamWindow }] });
     const sessionGrowth = this.options.sessionReceiveBufferBytes - DEFAULT_INITIAL_WINDOW_BYTES;
     if (sessionGrowth > 0) {
-      this.#sessionReceiveWindow += sessionGrowth;
       this.#send({ type: 'WINDOW_UPDATE', streamId: 0, deltaWindowSize: sessionGrowth, flags: 0 });
     }
   }
