@@ -40,7 +40,7 @@ export const ErrorCode = {
   // session
   /** The peer reset the stream (RST_STREAM); `rstStatus` says why. */
   STREAM_RESET: 'ERR_STREAM_RESET',
-  /** The peer refused a new stream (RST_STREAM REFUSED_STREAM), or a local limit did. */
+  /** The peer refused a new stream (RST_STREAM REFUSED_STREAM), or sent GOAWAY before processing it: retry elsewhere. */
   STREAM_REFUSED: 'ERR_STREAM_REFUSED',
   /** Opening another stream would exceed `maxConcurrentStreams`. */
   STREAM_LIMIT: 'ERR_STREAM_LIMIT',
@@ -56,7 +56,7 @@ export const ErrorCode = {
   SESSION_DRAINING: 'ERR_SESSION_DRAINING',
   /** The session is closed. */
   SESSION_CLOSED: 'ERR_SESSION_CLOSED',
-  /** The peer violated flow control (sent past a window we advertised). */
+  /** The peer violated flow control: it sent past a stream window we advertised, or grew a send window past 2^31-1. */
   FLOW_CONTROL: 'ERR_FLOW_CONTROL',
 
   // transport

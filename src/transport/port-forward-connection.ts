@@ -74,7 +74,7 @@ export interface PortStreams {
   /**
    * The text the server wrote on this pair's error stream (channel 1 over v4), as UTF-8, `''` when
    * it wrote none; at most {@link MAX_ERROR_TEXT_BYTES}. Settles when the server ends the error
-   * stream (SPDY: its FIN or reset, at the latest a few seconds after `data` closed; v4: the
+   * stream (SPDY: its FIN or reset, at the latest 10 s after `data` closed; v4: the
    * WebSocket's close). Never rejects: a failure of the pair itself is reported on `data`. A
    * non-empty text means this one forwarded connection failed (e.g. nothing listens on the port);
    * the connection and its other pairs go on.

@@ -121,5 +121,5 @@ export function sendUpgradeRequest<T>(target: UpgradeTarget, options: UpgradeReq
 
 function abortReason(signal: AbortSignal): KubemuxError {
   const reason: unknown = signal.reason;
-  return reason instanceof KubemuxError ? reason : new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', 'the upgrade was abandoned');
+  return reason instanceof KubemuxError ? reason : new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', 'the upgrade was abandoned');
 }
