@@ -74,6 +74,7 @@ export const ErrorCode = {
   TIMEOUT: 'ERR_TIMEOUT',
 } as const;
 
+/** One of the {@link ErrorCode} values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** Extra, structured facts about an error. Never contains credentials. */

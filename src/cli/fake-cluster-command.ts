@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { isKubemuxError } from '../index.js';
 import { FakeCluster, loadClusterConfig, parseHostPort } from '../testing.js';
 
+/** The help text of `kubemux fake-cluster`. */
 export const FAKE_CLUSTER_USAGE = `Usage: kubemux fake-cluster [options]
 
 Serves enough of the Kubernetes API for kubectl and kubemux to port-forward, with a

@@ -5,6 +5,7 @@
 import { ErrorCode, KubemuxError } from '../errors.js';
 import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HEADER_BLOCK_BYTES, MAX_FRAME_PAYLOAD_BYTES, MAX_STREAM_ID } from '../spdy/index.js';
 
+/** Which side of the connection a session is. */
 export type SessionRole = 'client' | 'server';
 
 /**
@@ -18,6 +19,7 @@ export type SessionRole = 'client' | 'server';
  */
 export type FlowControlMode = 'auto' | 'advertise';
 
+/** Options of {@link SpdySession}; every size in bytes, every time in ms, as the names say. */
 export interface SpdySessionOptions {
   /** `'client'` opens odd stream ids and sends odd ping ids (kubectl's side); `'server'` even ones. */
   readonly role: SessionRole;
@@ -55,8 +57,10 @@ export interface SpdySessionOptions {
   readonly firstStreamId?: number;
 }
 
+/** Options with every default applied (what a session runs with: `session.options`). */
 export type ResolvedSessionOptions = Required<SpdySessionOptions>;
 
+/** The defaults of the optional {@link SpdySessionOptions}. */
 export const SESSION_DEFAULTS = Object.freeze({
   maxConcurrentStreams: 1000,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,

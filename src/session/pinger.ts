@@ -19,6 +19,7 @@ interface PendingPing {
   readonly reject: (error: KubemuxError) => void;
 }
 
+/** Our outstanding pings: ids, deadlines and round-trip times. */
 export class PingTracker {
   readonly #firstId: number;
   #nextId: number;

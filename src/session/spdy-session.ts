@@ -54,6 +54,7 @@ import { SpdyStream, type StreamHost, type StreamInitiator } from './spdy-stream
 /** Why a session stopped accepting new streams. */
 export type DrainReason = 'goaway-received' | 'goaway-sent' | 'stream-ids-exhausted';
 
+/** Why and how a session started draining ('draining' event). */
 export interface DrainInfo {
   readonly reason: DrainReason;
   /** The GOAWAY status, for the GOAWAY reasons. */
@@ -99,6 +100,7 @@ export interface SessionStats {
   readonly peerFlowControl: boolean;
 }
 
+/** Options of {@link SpdySession.openStream}. */
 export interface OpenStreamOptions {
   /** Deadline for the SYN_REPLY, ms. Default: the session's streamOpenTimeoutMs. */
   readonly timeoutMs?: number;
@@ -116,6 +118,7 @@ interface PendingOpen {
 
 const NO_HEADERS: HeaderBlock = new Map();
 
+/** Many SPDY/3.1 streams over one byte Duplex (see the file comment for the design). */
 export class SpdySession extends EventEmitter<SpdySessionEvents> implements StreamHost {
   readonly options: ResolvedSessionOptions;
   readonly #transport: Duplex;

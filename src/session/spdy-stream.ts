@@ -33,6 +33,7 @@ export interface StreamHost {
 /** Who opened a stream. */
 export type StreamInitiator = 'local' | 'remote';
 
+/** What the session gives a new stream. @internal */
 export interface SpdyStreamInit {
   readonly id: number;
   readonly initiator: StreamInitiator;
@@ -42,6 +43,7 @@ export interface SpdyStreamInit {
   readonly writeBufferBytes: number;
 }
 
+/** One SPDY stream as a Node Duplex (see the file comment for the lifecycle). */
 export class SpdyStream extends Duplex {
   /** The SPDY stream id: odd when the client opened it, even when the server did. */
   readonly id: number;

@@ -23,6 +23,7 @@ export const ControlType = {
   HEADERS: 8,
   WINDOW_UPDATE: 9,
 } as const;
+/** One of the {@link ControlType} values. */
 export type ControlType = (typeof ControlType)[keyof typeof ControlType];
 
 /** FIN on DATA, SYN_STREAM, SYN_REPLY and HEADERS: the sender will send nothing more on the stream. */
@@ -33,6 +34,7 @@ export const FLAG_UNIDIRECTIONAL = 0x02;
 export const FLAG_SETTINGS_CLEAR_SETTINGS = 0x01;
 /** Per-entry SETTINGS flags. */
 export const SETTINGS_FLAG_PERSIST_VALUE = 0x01;
+/** Per-entry SETTINGS flag: the value was persisted earlier. */
 export const SETTINGS_FLAG_PERSISTED = 0x02;
 
 /** RST_STREAM status codes. 0 is not a valid status. */
@@ -49,6 +51,7 @@ export const RstStatus = {
   INVALID_CREDENTIALS: 10,
   FRAME_TOO_LARGE: 11,
 } as const;
+/** One of the {@link RstStatus} values. */
 export type RstStatus = (typeof RstStatus)[keyof typeof RstStatus];
 
 /** GOAWAY status codes. */
@@ -57,6 +60,7 @@ export const GoAwayStatus = {
   PROTOCOL_ERROR: 1,
   INTERNAL_ERROR: 2,
 } as const;
+/** One of the {@link GoAwayStatus} values. */
 export type GoAwayStatus = (typeof GoAwayStatus)[keyof typeof GoAwayStatus];
 
 /** SETTINGS ids. */
@@ -70,6 +74,7 @@ export const SettingsId = {
   INITIAL_WINDOW_SIZE: 7,
   CLIENT_CERTIFICATE_VECTOR_SIZE: 8,
 } as const;
+/** One of the {@link SettingsId} values. */
 export type SettingsId = (typeof SettingsId)[keyof typeof SettingsId];
 
 /** SPDY/3.1's initial stream and session flow-control window. */

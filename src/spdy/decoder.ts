@@ -24,6 +24,7 @@ import type { ControlFrame, Frame, SettingsEntry } from './frames.js';
  */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 
+/** Options of {@link FrameDecoder}. */
 export interface FrameDecoderOptions {
   /** Largest frame payload accepted, in bytes (1..16,777,215). Default 1 MiB. */
   readonly maxFrameBytes?: number;
@@ -63,6 +64,7 @@ function streamIdAt(type: number, payload: Buffer, offset: number): number {
   return streamId;
 }
 
+/** The incremental decoder of one direction of one session (see the file comment). */
 export class FrameDecoder {
   readonly maxFrameBytes: number;
   readonly #headers: HeaderDecompressor;

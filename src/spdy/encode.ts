@@ -111,6 +111,7 @@ export function encodeHeaderBearingFrame(frame: HeaderBearingFrame, compressedBl
   return out;
 }
 
+/** RST_STREAM: stream id and a non-zero status. */
 export function encodeRstStream(frame: RstStreamFrame): Buffer {
   checkStreamId(frame.streamId);
   // Go rejects status 0 on read.
@@ -123,6 +124,7 @@ export function encodeRstStream(frame: RstStreamFrame): Buffer {
   return out;
 }
 
+/** SETTINGS: the entries, each with its flags, id and value. */
 export function encodeSettings(frame: SettingsFrame): Buffer {
   const out = controlFrame(ControlType.SETTINGS, frame.flags, 4 + 8 * frame.entries.length);
   out.writeUInt32BE(frame.entries.length, 8);
@@ -138,6 +140,7 @@ export function encodeSettings(frame: SettingsFrame): Buffer {
   return out;
 }
 
+/** PING: a non-zero id, no flags. */
 export function encodePing(frame: PingFrame): Buffer {
   // Go rejects ping id 0 on read.
   if (!(Number.isInteger(frame.id) && frame.id >= 1 && frame.id <= 0xffff_ffff)) throw usage(`PING id ${frame.id} is outside 1..2^32-1`);
@@ -147,6 +150,7 @@ export function encodePing(frame: PingFrame): Buffer {
   return out;
 }
 
+/** GOAWAY: last good stream id and status, no flags. */
 export function encodeGoAway(frame: GoAwayFrame): Buffer {
   checkUint(frame.lastGoodStreamId, MAX_STREAM_ID, 'last good stream id');
   checkUint(frame.status, 0xffff_ffff, 'GOAWAY status');
@@ -157,6 +161,7 @@ export function encodeGoAway(frame: GoAwayFrame): Buffer {
   return out;
 }
 
+/** WINDOW_UPDATE: stream id (0 = the session) and a delta of 1..2^31-1, no flags. */
 export function encodeWindowUpdate(frame: WindowUpdateFrame): Buffer {
   checkUint(frame.streamId, MAX_STREAM_ID, 'stream id');
   if (!(Number.isInteger(frame.deltaWindowSize) && frame.deltaWindowSize >= 1 && frame.deltaWindowSize <= MAX_STREAM_ID)) {

@@ -10,6 +10,7 @@
  */
 export type HeaderBlock = Map<string, string[]>;
 
+/** DATA: payload bytes of one stream. */
 export interface DataFrame {
   readonly type: 'DATA';
   readonly streamId: number;
@@ -19,6 +20,7 @@ export interface DataFrame {
   readonly data: Buffer;
 }
 
+/** SYN_STREAM: opens a stream, with its headers. */
 export interface SynStreamFrame {
   readonly type: 'SYN_STREAM';
   readonly streamId: number;
@@ -33,6 +35,7 @@ export interface SynStreamFrame {
   readonly headers: HeaderBlock;
 }
 
+/** SYN_REPLY: accepts a stream (Kubernetes sends an empty header block). */
 export interface SynReplyFrame {
   readonly type: 'SYN_REPLY';
   readonly streamId: number;
@@ -40,6 +43,7 @@ export interface SynReplyFrame {
   readonly headers: HeaderBlock;
 }
 
+/** RST_STREAM: ends a stream abnormally. */
 export interface RstStreamFrame {
   readonly type: 'RST_STREAM';
   readonly streamId: number;
@@ -48,6 +52,7 @@ export interface RstStreamFrame {
   readonly flags: number;
 }
 
+/** One SETTINGS entry. */
 export interface SettingsEntry {
   /** SettingsId, 24 bits. */
   readonly id: number;
@@ -56,6 +61,7 @@ export interface SettingsEntry {
   readonly value: number;
 }
 
+/** SETTINGS: connection parameters (spdystream ignores them). */
 export interface SettingsFrame {
   readonly type: 'SETTINGS';
   /** FLAG_SETTINGS_CLEAR_SETTINGS or 0. */
@@ -63,6 +69,7 @@ export interface SettingsFrame {
   readonly entries: readonly SettingsEntry[];
 }
 
+/** PING: echoed by the peer that did not send it. */
 export interface PingFrame {
   readonly type: 'PING';
   /** Odd ids are the client's pings, even ids the server's. */
@@ -70,6 +77,7 @@ export interface PingFrame {
   readonly flags: number;
 }
 
+/** GOAWAY: no new streams on this connection. */
 export interface GoAwayFrame {
   readonly type: 'GOAWAY';
   /** The highest peer-initiated stream id the sender processed. */
@@ -79,6 +87,7 @@ export interface GoAwayFrame {
   readonly flags: number;
 }
 
+/** HEADERS: more headers for an open stream (never used by port-forward). */
 export interface HeadersFrame {
   readonly type: 'HEADERS';
   readonly streamId: number;
@@ -86,6 +95,7 @@ export interface HeadersFrame {
   readonly headers: HeaderBlock;
 }
 
+/** WINDOW_UPDATE: more send window for a stream or the session. */
 export interface WindowUpdateFrame {
   readonly type: 'WINDOW_UPDATE';
   /** 0 for the session window. */
@@ -104,6 +114,7 @@ export interface UnknownControlFrame {
   readonly payload: Buffer;
 }
 
+/** Every control frame. */
 export type ControlFrame =
   | SynStreamFrame
   | SynReplyFrame
@@ -115,6 +126,7 @@ export type ControlFrame =
   | WindowUpdateFrame
   | UnknownControlFrame;
 
+/** Every frame. */
 export type Frame = DataFrame | ControlFrame;
 
 /** Frames whose payload ends in a compressed header block. */

@@ -4,6 +4,7 @@
  */
 import type { ConnectionOptions } from 'node:tls';
 
+/** Everything needed to send a port-forward upgrade request: server, path, auth headers, TLS, proxy, deadlines. */
 export interface UpgradeTarget {
   /** The API server's base URL, http: or https:, e.g. `https://127.0.0.1:6443`. */
   readonly server: string | URL;

@@ -11,6 +11,7 @@ import { SpdySession, resolveSessionOptions, type SpdySessionOptions } from '../
 import type { UpgradeTarget } from './request-target.js';
 import { sendUpgradeRequest } from './upgrade-request.js';
 
+/** The SPDY `X-Stream-Protocol-Version` of port-forward (the only one there is). */
 export const PORT_FORWARD_PROTOCOL = 'portforward.k8s.io';
 
 /** Options of {@link dialSpdy} beyond the session's. */

@@ -16,6 +16,7 @@ import { refusedUpgradeError, requestError } from './upgrade-errors.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
+/** Options of {@link sendUpgradeRequest}. */
 export interface UpgradeRequestOptions<T> {
   readonly method: 'GET' | 'POST';
   /** The protocol's own headers; they are applied after the target's, which cannot replace them. */

@@ -29,11 +29,13 @@ export type { DialFunction } from './pod-dialer.js';
 /** Fault actions the endpoint understands (a cluster handles pod-level ones such as replace-pod). */
 export type EndpointFault = 'drop' | 'blackhole' | 'stall' | 'refuse' | 'goaway' | 'clear';
 
+/** Every fault action {@link PortForwardEndpoint.applyFault} accepts. */
 export const ENDPOINT_FAULTS: readonly EndpointFault[] = ['drop', 'blackhole', 'stall', 'refuse', 'goaway', 'clear'];
 
 /** The only SPDY sub-protocol Kubernetes port-forward has. */
 const PORT_FORWARD_PROTOCOL = 'portforward.k8s.io';
 
+/** Options of {@link PortForwardEndpoint}. */
 export interface PortForwardEndpointOptions {
   /** How the runtime reaches a pod's port. Default: TCP to `pod.resolvePort(port)`. */
   readonly dial?: DialFunction;
@@ -50,6 +52,7 @@ interface UpgradedConnection {
   readonly session?: SpdySession;
 }
 
+/** The runtime side of port-forward for all three protocols, with fault injection (see the file comment). */
 export class PortForwardEndpoint {
   readonly #dial: DialFunction;
   readonly #pairingTimeoutMs: number;

@@ -8,6 +8,7 @@
  */
 import { Duplex } from 'node:stream';
 
+/** Wraps a socket so that a fault can stop all traffic both ways and later let it flow again. */
 export class FaultGate extends Duplex {
   readonly #inner: Duplex;
   #blackholed = false;

@@ -12,12 +12,14 @@ import type { Duplex } from 'node:stream';
 import { dialFailureMessage, type DialFunction } from './pod-dialer.js';
 import type { PodTarget } from './types.js';
 
+/** The endpoint counters a forwarded connection updates. */
 export interface ForwardCounters {
   bytesToPod: number;
   bytesFromPod: number;
   dialFailures: number;
 }
 
+/** One forwarded connection to set up: the pod and port, the client side, and how to report failure. */
 export interface ForwardRequest {
   readonly pod: PodTarget;
   readonly port: number;

@@ -11,6 +11,7 @@ import { forwardToPod, type ForwardCounters } from './forward-to-pod.js';
 import type { DialFunction } from './pod-dialer.js';
 import type { PodTarget } from './types.js';
 
+/** What {@link serveSpdyPortForward} needs from the endpoint. */
 export interface SpdyPortForwardContext {
   readonly pod: PodTarget;
   readonly dial: DialFunction;

@@ -14,6 +14,7 @@ import { forwardToPod, type ForwardCounters } from './forward-to-pod.js';
 import type { DialFunction } from './pod-dialer.js';
 import type { PodTarget } from './types.js';
 
+/** What {@link serveV4PortForward} needs from the endpoint. */
 export interface V4PortForwardContext {
   readonly pod: PodTarget;
   readonly dial: DialFunction;
