@@ -34,29 +34,44 @@ export const memoryTransport: TransportKind = {
   },
 };
 
+/**
+ * A loopback TCP pair. `noDelay` false keeps Nagle's algorithm (Node's default), under which small
+ * frames can wait for a delayed ACK; true (the default here) is what Go (kubectl, the kubelet)
+ * sets on every TCP connection. `close()` resolves once the sockets and the listener are gone
+ * and libuv has released their handles, so leak checks after it see none of them.
+ */
+export async function connectTcp(options: { noDelay?: boolean } = {}): Promise<TransportPair> {
+  const noDelay = options.noDelay ?? true;
+  const listener = net.createServer();
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const { port } = listener.address() as net.AddressInfo;
+  const accepted = once(listener, 'connection') as Promise<[net.Socket]>;
+  const client = net.connect(port, '127.0.0.1');
+  await once(client, 'connect');
+  const [server] = await accepted;
+  client.setNoDelay(noDelay);
+  server.setNoDelay(noDelay);
+  return {
+    client,
+    server,
+    async close() {
+      const closed = [client, server].filter((s) => !s.closed).map((s) => once(s, 'close'));
+      client.destroy();
+      server.destroy();
+      await Promise.all(closed);
+      await new Promise<void>((resolve) => listener.close(() => resolve()));
+      // 'close' is emitted before libuv releases the handles, which happens in the close phase
+      // that follows this loop turn's check phase: two turns are enough.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    },
+  };
+}
+
 export const tcpTransport: TransportKind = {
   name: 'loopback TCP',
-  async connect() {
-    const listener = net.createServer();
-    listener.listen(0, '127.0.0.1');
-    await once(listener, 'listening');
-    const { port } = listener.address() as net.AddressInfo;
-    const accepted = once(listener, 'connection') as Promise<[net.Socket]>;
-    const client = net.connect(port, '127.0.0.1');
-    await once(client, 'connect');
-    const [server] = await accepted;
-    client.setNoDelay(true);
-    server.setNoDelay(true);
-    return {
-      client,
-      server,
-      async close() {
-        client.destroy();
-        server.destroy();
-        await new Promise<void>((resolve) => listener.close(() => resolve()));
-      },
-    };
-  },
+  connect: () => connectTcp(),
 };
 
 export const allTransports: readonly TransportKind[] = [memoryTransport, tcpTransport];

@@ -43,15 +43,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHook } from 'node:async_hooks';
-import { once } from 'node:events';
 import { createHash } from 'node:crypto';
-import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import fc from 'fast-check';
 import { SpdySession, type SessionStats, type SpdySessionOptions, type SpdyStream } from '../../../src/session/index.js';
 import { KubemuxError, ErrorCode } from '../../../src/errors.js';
 import { RstStatus } from '../../../src/spdy/index.js';
 import { duplexPair } from '../../support/duplex-pair.js';
+import { connectTcp } from '../../support/transports.js';
 
 /**
  * Runs per variant (see `variants`): 30 + 30 + 25 + 12 = 97 runs of 50-110 streams each, about
@@ -245,38 +244,6 @@ function pairConnection(): Promise<Connection> {
       server.destroy();
     },
   });
-}
-
-/**
- * `noDelay` false keeps Nagle's algorithm (Node's default), under which small frames can wait for
- * a delayed ACK; true is what Go (kubectl, the kubelet) sets on every TCP connection.
- */
-async function tcpConnection(noDelay: boolean): Promise<Connection> {
-  const listener = net.createServer();
-  listener.listen(0, '127.0.0.1');
-  await once(listener, 'listening');
-  const { port } = listener.address() as net.AddressInfo;
-  const accepted = once(listener, 'connection') as Promise<[net.Socket]>;
-  const client = net.connect(port, '127.0.0.1');
-  await once(client, 'connect');
-  const [server] = await accepted;
-  client.setNoDelay(noDelay);
-  server.setNoDelay(noDelay);
-  return {
-    client,
-    server,
-    close: async () => {
-      const closed = [client, server].filter((s) => !s.closed).map((s) => once(s, 'close'));
-      client.destroy();
-      server.destroy();
-      await Promise.all(closed);
-      await new Promise<void>((resolve) => listener.close(() => resolve()));
-      // 'close' is emitted before libuv releases the handles, which happens in the close phase
-      // that follows this loop turn's check phase: two turns are enough.
-      await macrotask();
-      await macrotask();
-    },
-  };
 }
 
 // ---------------------------------------------------------------- one run
@@ -693,11 +660,11 @@ interface Variant {
 const variants: readonly Variant[] = [
   { name: 'in-memory pair, default windows', connect: pairConnection, options: {}, runs: 30 },
   { name: 'in-memory pair, small windows', connect: pairConnection, options: SMALL_WINDOWS, runs: 30 },
-  { name: 'loopback TCP (TCP_NODELAY), default windows', connect: () => tcpConnection(true), options: {}, runs: 25 },
+  { name: 'loopback TCP (TCP_NODELAY), default windows', connect: () => connectTcp({ noDelay: true }), options: {}, runs: 25 },
   // Nagle's algorithm holds the client's SETTINGS behind its first SYN_STREAM, which widens the
   // start-up race that regressions.test.ts pins down; it also makes each 2 KiB window update wait
   // for a delayed ACK, so these runs are about four times slower than with TCP_NODELAY.
-  { name: 'loopback TCP (Nagle on), small windows', connect: () => tcpConnection(false), options: SMALL_WINDOWS, runs: 12 },
+  { name: 'loopback TCP (Nagle on), small windows', connect: () => connectTcp({ noDelay: false }), options: SMALL_WINDOWS, runs: 12 },
 ];
 
 for (const variant of variants) {
