@@ -72,6 +72,18 @@ export const ErrorCode = {
   TLS: 'ERR_TLS',
   /** A connect or upgrade deadline passed. */
   TIMEOUT: 'ERR_TIMEOUT',
+  /** The API server answered a plain request (a lookup, not an upgrade) with an error status; `httpStatus` and the Kubernetes Status message say why. */
+  API_REFUSED: 'ERR_API_REFUSED',
+
+  // resilience, forwarder
+  /** The caller aborted the operation through its `signal`. The error's `name` is `'AbortError'`, as Node's own APIs reject, and its `cause` is the signal's reason. */
+  ABORTED: 'ERR_ABORTED',
+  /** No live connection to the target right now (it is backing off after failures); the `cause` is the last failure. The operation failed at once rather than wait. */
+  UNAVAILABLE: 'ERR_UNAVAILABLE',
+  /** The pod, deployment or service, or the named port, does not exist, or no pod of it is running. */
+  TARGET_NOT_FOUND: 'ERR_TARGET_NOT_FOUND',
+  /** A local address or port could not be listened on (EADDRINUSE, EACCES, an address this machine does not have). */
+  LISTEN_FAILED: 'ERR_LISTEN_FAILED',
 } as const;
 
 /** One of the {@link ErrorCode} values. */
@@ -93,30 +105,46 @@ export interface KubemuxErrorDetails {
   readonly cause?: unknown;
 }
 
+const DETAIL_FIELDS = ['streamId', 'rstStatus', 'goAwayStatus', 'httpStatus', 'closeCode'] as const;
+type DetailField = (typeof DETAIL_FIELDS)[number];
+
 /** The single error class of the library. */
 export class KubemuxError extends Error {
-  override readonly name = 'KubemuxError';
+  /** `'KubemuxError'`, except `'AbortError'` for {@link ErrorCode.ABORTED}, so that code written for Node's own abortable APIs recognises it. */
+  override readonly name: 'KubemuxError' | 'AbortError';
   readonly code: ErrorCode;
   readonly scope: ErrorScope;
-  readonly streamId: number | undefined;
-  readonly rstStatus: number | undefined;
-  readonly goAwayStatus: number | undefined;
-  readonly httpStatus: number | undefined;
-  readonly closeCode: number | undefined;
+  // Declared, not initialised: a field that does not apply is absent (it neither prints as
+  // `undefined` nor shows up in Object.keys), and reads as undefined.
+  declare readonly streamId?: number;
+  declare readonly rstStatus?: number;
+  declare readonly goAwayStatus?: number;
+  declare readonly httpStatus?: number;
+  declare readonly closeCode?: number;
 
   constructor(code: ErrorCode, scope: ErrorScope, message: string, details: KubemuxErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = code === ErrorCode.ABORTED ? 'AbortError' : 'KubemuxError';
     this.code = code;
     this.scope = scope;
-    this.streamId = details.streamId;
-    this.rstStatus = details.rstStatus;
-    this.goAwayStatus = details.goAwayStatus;
-    this.httpStatus = details.httpStatus;
-    this.closeCode = details.closeCode;
+    const self = this as { -readonly [K in DetailField]?: number };
+    for (const field of DETAIL_FIELDS) if (details[field] !== undefined) self[field] = details[field];
   }
 }
 
 /** True when `err` is a {@link KubemuxError}, optionally with the given code. */
 export function isKubemuxError(err: unknown, code?: ErrorCode): err is KubemuxError {
   return err instanceof KubemuxError && (code === undefined || err.code === code);
+}
+
+/**
+ * The error an operation rejects with when its `signal` aborts: {@link ErrorCode.ABORTED}, named
+ * `'AbortError'`, with the signal's reason as its cause (Node's convention). When the reason is
+ * itself a KubemuxError (a layer aborting its own work with a typed reason, a deadline, say),
+ * that error is returned unchanged, so the real cause keeps its code.
+ */
+export function abortError(signal: AbortSignal, scope: ErrorScope, what: string): KubemuxError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof KubemuxError) return reason;
+  return new KubemuxError(ErrorCode.ABORTED, scope, `${what} was aborted`, { cause: reason });
 }

@@ -2,7 +2,7 @@
  * kubemux: the public API. Low-level frame codecs are in `kubemux/codec`; the test server and
  * fake cluster in `kubemux/testing`.
  */
-export { KubemuxError, ErrorCode, isKubemuxError, type ErrorScope, type KubemuxErrorDetails } from './errors.js';
+export { KubemuxError, ErrorCode, isKubemuxError, abortError, type ErrorScope, type KubemuxErrorDetails } from './errors.js';
 export {
   SpdySession,
   SpdyStream,
@@ -33,6 +33,7 @@ export {
   type PortForwardDrainInfo,
   type PortForwardDrainReason,
   type PortStreams,
+  type PortStreamOpener,
   type OpenPortStreamsOptions,
 } from './transport/port-forward-connection.js';
 export { SpdyPortForwardConnection, ERROR_STREAM_GRACE_MS } from './transport/spdy-port-forward.js';

@@ -41,6 +41,21 @@ export interface OpenPortStreamsOptions {
    * `streamOpenTimeoutMs` (SPDY), or the target's connect and upgrade deadlines (v4).
    */
   readonly timeoutMs?: number;
+  /**
+   * Aborts the open: the call rejects with ERR_ABORTED (`name` `'AbortError'`, the signal's
+   * reason as `cause`; or the reason itself when it is a KubemuxError) and leaves nothing open.
+   * A pair that is already open is not affected.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * What the forwarder needs from whatever carries its pairs: a {@link PortForwardConnection}, or the
+ * resilience layer's connection that replaces them as they die. Both keep the same pair contract.
+ */
+export interface PortStreamOpener {
+  /** Opens a pair for one forwarded connection; see {@link PortForwardConnection.openPortStreams}. */
+  openPortStreams(port: number, options?: OpenPortStreamsOptions): Promise<PortStreams>;
 }
 
 /**
@@ -131,7 +146,7 @@ export interface PortForwardConnectionStats {
  * A port-forward connection to one pod (see the file comment). Created by `dialPortForward`,
  * `PortForwardDialer` or the per-protocol dialers.
  */
-export interface PortForwardConnection extends EventEmitter<PortForwardConnectionEvents> {
+export interface PortForwardConnection extends EventEmitter<PortForwardConnectionEvents>, PortStreamOpener {
   /** The wire protocol. */
   readonly protocol: PortForwardProtocol;
 

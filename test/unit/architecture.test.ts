@@ -21,18 +21,30 @@ function layerOf(file: string): string {
 /** What each layer may import: other layers, and packages (node:* builtins listed per layer). */
 const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
   errors: { layers: [], packages: [] },
+  // Small helpers several layers share (the byte splice, validation); below everything but errors.
+  util: { layers: ['errors'], packages: ['node:stream', 'node:timers'] },
   spdy: { layers: ['errors'], packages: ['node:buffer', 'pako'] },
   ws: { layers: ['errors'], packages: ['node:buffer'] },
-  session: { layers: ['errors', 'spdy'], packages: ['node:stream', 'node:perf_hooks', 'eventemitter3'] },
+  session: { layers: ['errors', 'spdy', 'util'], packages: ['node:stream', 'node:perf_hooks', 'eventemitter3'] },
   transport: {
-    layers: ['errors', 'spdy', 'ws', 'session'],
+    layers: ['errors', 'spdy', 'ws', 'session', 'util'],
     packages: ['node:stream', 'node:net', 'node:tls', 'node:http', 'node:https', 'node:crypto', 'node:buffer', 'node:fs', 'node:fs/promises', 'node:path', 'node:os', 'node:util', 'node:url', 'node:events', 'node:timers', 'node:dns', 'ws', 'eventemitter3', '@kubernetes/client-node'],
   },
+  // Keeps a live connection per target: liveness, replacement, re-dialing, target resolution.
+  resilience: {
+    layers: ['errors', 'util', 'session', 'transport'],
+    packages: ['node:stream', 'node:timers', 'node:crypto', 'eventemitter3'],
+  },
+  // Local sockets onto stream pairs.
+  forwarder: {
+    layers: ['errors', 'util', 'transport', 'resilience'],
+    packages: ['node:stream', 'node:net', 'node:timers', 'node:events', 'eventemitter3'],
+  },
   server: {
-    layers: ['errors', 'spdy', 'ws', 'session', 'transport'],
+    layers: ['errors', 'spdy', 'ws', 'session', 'transport', 'util'],
     packages: ['node:stream', 'node:net', 'node:tls', 'node:http', 'node:https', 'node:crypto', 'node:buffer', 'node:fs', 'node:fs/promises', 'node:path', 'node:url', 'node:events', 'node:util', 'eventemitter3'],
   },
-  index: { layers: ['errors', 'session', 'transport', 'spdy', 'ws'], packages: [] },
+  index: { layers: ['errors', 'session', 'transport', 'spdy', 'ws', 'util', 'resilience', 'forwarder'], packages: [] },
   codec: { layers: ['errors', 'spdy', 'ws'], packages: [] },
   testing: { layers: ['server'], packages: [] },
   cli: { layers: ['index', 'testing'], packages: ['node:fs', 'node:util', 'node:path', 'node:url', 'node:process'] },
