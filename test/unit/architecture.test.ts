@@ -22,7 +22,7 @@ function layerOf(file: string): string {
 const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
   errors: { layers: [], packages: [] },
   // Small helpers several layers share (the byte splice, validation); below everything but errors.
-  util: { layers: ['errors'], packages: ['node:stream', 'node:timers'] },
+  util: { layers: ['errors'], packages: ['node:stream', 'node:timers', 'node:perf_hooks'] },
   spdy: { layers: ['errors'], packages: ['node:buffer', 'pako'] },
   ws: { layers: ['errors'], packages: ['node:buffer'] },
   session: { layers: ['errors', 'spdy', 'util'], packages: ['node:stream', 'node:perf_hooks', 'eventemitter3'] },
