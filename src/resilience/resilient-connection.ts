@@ -246,6 +246,7 @@ export class ResilientConnection extends EventEmitter<ResilientConnectionEvents>
           const opening = lane.connection.openPortStreams(port, { timeoutMs: Math.max(1, Math.ceil(deadline - this.#clock.now())), signal: controller.signal });
           const pair = await raceSignal(opening, controller.signal, (late) => late.data.destroy());
           lane.openSucceeded();
+          this.#credentialsRefreshed = false;
           this.#track(pair);
           return pair;
         } catch (error) {
@@ -397,7 +398,8 @@ export class ResilientConnection extends EventEmitter<ResilientConnectionEvents>
     const lane = new Lane(connection, ++this.#generation, this, this.#clock, this.options);
     this.#lanes.push(lane);
     this.#everConnected = true;
-    this.#credentialsRefreshed = false;
+    // A 101 proves the credentials; a v4 "connection" proves nothing until a pair opens on it.
+    if (connection.protocol !== 'websocket-v4') this.#credentialsRefreshed = false;
     const outage = this.#outage;
     this.#outage = undefined;
     if (outage !== undefined) {

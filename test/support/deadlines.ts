@@ -25,3 +25,23 @@ interface Emitter {
 export function once<A extends unknown[] = unknown[]>(emitter: Emitter, event: string, timeoutMs = EXPECT_TIMEOUT_MS): Promise<A> {
   return within(new Promise<A>((resolve) => emitter.once(event, (...args: never[]) => resolve(args as unknown as A))), `event '${event}'`, timeoutMs);
 }
+
+/** The arguments of the first `event` on `emitter` for which `predicate` holds, within a deadline. */
+export function onceMatching<A extends unknown[] = unknown[]>(
+  emitter: { on(event: any, listener: any): unknown; off(event: any, listener: any): unknown },
+  event: string,
+  predicate: (...args: A) => boolean,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<A> {
+  let listener: ((...args: A) => void) | undefined;
+  const matched = new Promise<A>((resolve) => {
+    listener = (...args: A): void => {
+      if (!predicate(...args)) return;
+      emitter.off(event, listener);
+      resolve(args);
+    };
+    emitter.on(event, listener);
+  });
+  return within(matched, what, timeoutMs).finally(() => emitter.off(event, listener));
+}

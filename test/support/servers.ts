@@ -8,10 +8,10 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-function listen(server: net.Server): Promise<number> {
+function listen(server: net.Server, port = 0): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
+    server.listen(port, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
   });
 }
 
@@ -20,8 +20,8 @@ function closeServer(server: net.Server, sockets: Set<net.Socket>): Promise<void
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-/** A TCP echo server on 127.0.0.1 (half-close aware: it ends after echoing everything). */
-export async function startEchoServer(): Promise<RunningServer & { connections: number }> {
+/** A TCP echo server on 127.0.0.1 (half-close aware: it ends after echoing everything); on `port` when given (a port reopened). */
+export async function startEchoServer(port = 0): Promise<RunningServer & { connections: number }> {
   const sockets = new Set<net.Socket>();
   const state = { connections: 0 };
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
@@ -31,9 +31,9 @@ export async function startEchoServer(): Promise<RunningServer & { connections: 
     socket.on('error', () => socket.destroy());
     socket.pipe(socket);
   });
-  const port = await listen(server);
+  const bound = await listen(server, port);
   return {
-    port,
+    port: bound,
     get connections() {
       return state.connections;
     },

@@ -28,6 +28,53 @@ export function nextError(stream: Duplex): Promise<Error> {
 
 /** Writes `data` in chunks of `chunkBytes`, honouring backpressure, then ends the stream. */
 export async function writeAllAndEnd(stream: Duplex, data: Buffer, chunkBytes = 64 * 1024): Promise<void> {
+  await writeAll(stream, data, chunkBytes);
+  await new Promise<void>((resolve) => stream.end(resolve));
+}
+
+export { randomBytes };
+
+/** Something with eventemitter3's `once` (node:events' once() only takes Node emitters). */
+interface OnceEmitter {
+  once(event: string, listener: (...args: any[]) => void): unknown;
+}
+
+/** Resolves with the arguments of the emitter's next `event`. */
+export function nextEvent<T extends unknown[] = unknown[]>(emitter: OnceEmitter, event: string): Promise<T> {
+  return new Promise((resolve) => emitter.once(event, (...args: unknown[]) => resolve(args as T)));
+}
+
+/**
+ * Writes `payload` to an echoing stream without ending it, and resolves with exactly
+ * `payload.length` bytes read back (works over v4 too, which has no half-close). Rejects on the
+ * stream's error, or if it ends first.
+ */
+export function echoExactly(stream: Duplex, payload: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const finish = (error?: Error): void => {
+      stream.off('data', onData);
+      stream.off('error', finish);
+      stream.off('end', onEnd);
+      if (error === undefined) resolve(Buffer.concat(chunks).subarray(0, payload.length));
+      else reject(error);
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received >= payload.length) finish();
+    };
+    const onEnd = (): void => finish(new Error(`the stream ended after ${received} of ${payload.length} bytes`));
+    stream.on('data', onData);
+    stream.once('error', finish);
+    stream.once('end', onEnd);
+    void writeAll(stream, payload).catch(finish);
+  });
+}
+
+/** Writes `data` in chunks, honouring backpressure, without ending the stream. */
+export async function writeAll(stream: Duplex, data: Buffer, chunkBytes = 64 * 1024): Promise<void> {
   for (let offset = 0; offset < data.length; offset += chunkBytes) {
     if (!stream.write(data.subarray(offset, offset + chunkBytes))) {
       await new Promise<void>((resolve, reject) => {
@@ -44,17 +91,4 @@ export async function writeAllAndEnd(stream: Duplex, data: Buffer, chunkBytes = 
       });
     }
   }
-  await new Promise<void>((resolve) => stream.end(resolve));
-}
-
-export { randomBytes };
-
-/** Something with eventemitter3's `once` (node:events' once() only takes Node emitters). */
-interface OnceEmitter {
-  once(event: string, listener: (...args: any[]) => void): unknown;
-}
-
-/** Resolves with the arguments of the emitter's next `event`. */
-export function nextEvent<T extends unknown[] = unknown[]>(emitter: OnceEmitter, event: string): Promise<T> {
-  return new Promise((resolve) => emitter.once(event, (...args: unknown[]) => resolve(args as T)));
 }
