@@ -49,3 +49,14 @@ export {
   type PortForwardProtocolChoice,
   type NegotiatedConnection,
 } from './transport/dial.js';
+export { parseTargetRef, formatTargetRef, type TargetRef, type TargetKind } from './resilience/target-ref.js';
+export {
+  TargetResolver,
+  DEFAULT_POD_RUNNING_TIMEOUT_MS,
+  type ClusterAccess,
+  type TargetResolverOptions,
+  type ResolveOptions,
+  type ResolvedTarget,
+  type PodWait,
+  type WaitClock,
+} from './resilience/target-resolver.js';
