@@ -27,6 +27,8 @@
  * | no pod matched within podRunningTimeoutMs; the pod is not Running; a service without selector | ERR_TARGET_NOT_FOUND | transport | kubectl's wording |
  * | the API server refused a lookup (401, 403, 5xx, ...) | ERR_API_REFUSED | transport | `httpStatus`, the Kubernetes Status message |
  * | the API server could not be reached | ERR_CONNECT_FAILED, ERR_TLS, ERR_TIMEOUT, ERR_TRANSPORT_CLOSED | transport | as the transport layer reports them |
+ * | `refresh()` took longer than requestTimeoutMs | ERR_TIMEOUT | transport | |
+ * | `refresh()` failed (an exec plugin exited non-zero) | its own error, unchanged | | |
  * | the answer is not the object asked for | ERR_PROTOCOL | transport | |
  * | `signal` aborted | ERR_ABORTED (name AbortError) | transport | the signal's reason as cause |
  *
@@ -84,7 +86,7 @@ export interface TargetResolverOptions {
    * ms: kubectl's `--pod-running-timeout`. Default 60,000 (kubectl's default, 1 min).
    */
   readonly podRunningTimeoutMs?: number;
-  /** Deadline of each API request (a get, a list, the answer to a watch), ms. Default 30,000. */
+  /** Deadline of each API request (a get, a list, the answer to a watch) and of `refresh()`, ms. Default 30,000. */
   readonly requestTimeoutMs?: number;
   /** The timers of the pod wait. Default: Node's, unref'd. */
   readonly clock?: WaitClock;
@@ -192,7 +194,7 @@ export class TargetResolver {
   }
 
   async #resolve(signal: AbortSignal | undefined): Promise<ResolvedTarget> {
-    const server = await untilAborted(this.#cluster.refresh === undefined ? Promise.resolve(this.#cluster.target) : this.#cluster.refresh(), signal);
+    const server = await this.#refresh(signal);
     const { kind, name } = this.target;
     const ns = encodeURIComponent(this.namespace);
     let pod: PodSummary;
@@ -234,6 +236,22 @@ export class TargetResolver {
       upgradeTarget: { ...server, path: portForwardPath(this.namespace, pod.name) },
       resolvePort,
     };
+  }
+
+  /**
+   * Fresh credentials from `refresh()` (an exec plugin may run), bounded by requestTimeoutMs
+   * (ERR_TIMEOUT) and by the signal; the cluster's own target when it has no refresh.
+   */
+  async #refresh(signal: AbortSignal | undefined): Promise<ServerTarget> {
+    if (this.#cluster.refresh === undefined) return this.#cluster.target;
+    const ms = this.#requestTimeoutMs;
+    const deadline = new AbortController();
+    const timer = this.#clock.setTimeout(() => deadline.abort(new KubemuxError(ErrorCode.TIMEOUT, 'transport', `refreshing the credentials took longer than ${ms} ms (requestTimeoutMs)`)), ms);
+    try {
+      return await untilAborted(this.#cluster.refresh(), [signal, deadline.signal]);
+    } finally {
+      this.#clock.clearTimeout(timer);
+    }
   }
 
   /** The pod kubectl would pick among those `selector` matches, waiting for one if none does. */
@@ -360,22 +378,28 @@ function pause(clock: WaitClock, ms: number, signal: AbortSignal): Promise<void>
   });
 }
 
-/** `promise`, or a rejection as soon as `signal` aborts (the promise itself runs on, unobserved). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
+/** `promise`, or a rejection with the reason of the first of `signals` to abort (the promise itself runs on, unobserved). */
+function untilAborted<T>(promise: Promise<T>, signals: readonly (AbortSignal | undefined)[]): Promise<T> {
+  const present = signals.filter((signal): signal is AbortSignal => signal !== undefined);
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
+    const listeners = present.map((signal) => {
+      const onAbort = (): void => finish(() => reject(signal.reason));
+      return { signal, onAbort };
+    });
+    let done = false;
+    const finish = (settle: () => void): void => {
+      if (done) return;
+      done = true;
+      for (const { signal, onAbort } of listeners) signal.removeEventListener('abort', onAbort);
+      settle();
+    };
+    for (const { signal, onAbort } of listeners) {
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
     promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
+      (value) => finish(() => resolve(value)),
+      (error: unknown) => finish(() => reject(error)),
     );
   });
 }

@@ -387,6 +387,16 @@ test('abort: before the start, during the wait, during a refresh', async (t) => 
   const stuck = new TargetResolver(hung, 'pod/web-e').resolve({ signal: refreshing.signal });
   refreshing.abort(reason);
   assert.equal((await failure(stuck, 'ERR_ABORTED')).cause, reason);
+
+  // Without an abort, a refresh that never ends is bounded by requestTimeoutMs.
+  const clock = handClock();
+  const slow = new TargetResolver(hung, 'pod/web-e', { clock, requestTimeoutMs: 7_000 }).resolve();
+  await within(clock.set(7_000), 'the refresh deadline');
+  clock.fire(7_000);
+  const timedOut = await failure(slow, 'ERR_TIMEOUT', 'transport');
+  assert.match(timedOut.message, /refreshing the credentials took longer than 7000 ms/);
+  const failing: ClusterAccess = { ...hung, refresh: () => Promise.reject(new Error('exec plugin exited with 1')) };
+  await assert.rejects(new TargetResolver(failing, 'pod/web-e').resolve(), /exec plugin exited with 1/);
 });
 
 test('bad targets, namespaces and options are usage errors, before anything is sent', async (t) => {
