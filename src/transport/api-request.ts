@@ -87,7 +87,7 @@ export interface ApiWatchResult {
  * the server ends the stream, or `signal` aborts. The connection is closed when it resolves.
  * Rejects as {@link apiGet} does, and with ERR_PROTOCOL (transport) for a line that is not a
  * JSON event, ERR_TRANSPORT_CLOSED for an event over `maxEventBytes` or a stream cut short.
- * An exception thrown by `onEvent` rejects with that exception.
+ * An exception thrown by `onEvent` or `onOpen` rejects with that exception.
  */
 export function apiWatch(target: ServerTarget, path: string, onEvent: (event: WatchEvent) => boolean | void, options: ApiWatchOptions = {}): Promise<ApiWatchResult> {
   const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -99,7 +99,13 @@ export function apiWatch(target: ServerTarget, path: string, onEvent: (event: Wa
     }
     // The deadline covered the wait for an answer; the events may take as long as the caller likes.
     exchange.clearDeadline();
-    options.onOpen?.();
+    try {
+      options.onOpen?.();
+    } catch (error) {
+      // Thrown inside a socket event, it would be uncaught; it fails the watch instead.
+      exchange.settle(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     const deliver = (line: Buffer): boolean => {

@@ -81,7 +81,7 @@ test('a refused watch delivers no event and reports the status and Status messag
   assert.equal(result.stopped, false);
 });
 
-test('what is not a watch event, an oversized event, a throwing handler and an abort all end the watch with an error', async (t) => {
+test('what is not a watch event, an oversized event, a throwing handler or onOpen, and an abort all end the watch with an error', async (t) => {
   let body = '';
   const url = await serve(t, (_req, res) => {
     res.writeHead(200, { 'Content-Type': 'application/json' });
@@ -100,6 +100,12 @@ test('what is not a watch event, an oversized event, a throwing handler and an a
   const boom = new Error('handler failed');
   await assert.rejects(apiWatch({ server: url }, '/w', () => {
     throw boom;
+  }), (err) => err === boom);
+
+  await assert.rejects(apiWatch({ server: url }, '/w', () => undefined, {
+    onOpen: () => {
+      throw boom;
+    },
   }), (err) => err === boom);
 
   body = '';
