@@ -20,7 +20,7 @@ export {
 export { dialSpdy, checkSpdyUpgradeResponse, PORT_FORWARD_PROTOCOL } from './transport/spdy-upgrade.js';
 export { portForwardPath, type UpgradeTarget } from './transport/request-target.js';
 export { fromKubeConfig, type FromKubeConfigOptions, type KubeConnection, type KubeConfigLike } from './transport/kubeconfig.js';
-export { apiGet, type ApiGetOptions, type ApiResponse } from './transport/api-request.js';
+export { apiGet, apiWatch, type ApiGetOptions, type ApiResponse, type ApiWatchOptions, type ApiWatchResult, type WatchEvent } from './transport/api-request.js';
 export { proxyFromEnvironment, type ProxyEnvironment } from './transport/connect.js';
 export { requestUrl, type ServerTarget } from './transport/request-target.js';
 export {
@@ -49,3 +49,14 @@ export {
   type PortForwardProtocolChoice,
   type NegotiatedConnection,
 } from './transport/dial.js';
+export { parseTargetRef, formatTargetRef, type TargetRef, type TargetKind } from './resilience/target-ref.js';
+export {
+  TargetResolver,
+  DEFAULT_POD_RUNNING_TIMEOUT_MS,
+  type ClusterAccess,
+  type TargetResolverOptions,
+  type ResolveOptions,
+  type ResolvedTarget,
+  type PodWait,
+  type WaitClock,
+} from './resilience/target-resolver.js';

@@ -17,6 +17,8 @@ export {
   loadClusterConfig,
   validateClusterConfig,
   parseHostPort,
+  POD_PHASES,
+  type PodPhase,
   type ClusterConfig,
   type NamespaceConfig,
   type PodConfig,

@@ -41,7 +41,14 @@ export interface ContainerConfig {
   /** Default `'kubemux/placeholder'`. */
   readonly image?: string;
   readonly ports?: readonly ContainerPortConfig[];
+  /** How often the container has restarted (kubectl prefers pods with fewer restarts). Default 0. */
+  readonly restartCount?: number;
 }
+
+/** The phases a pod can be in (`status.phase`). */
+export const POD_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown'] as const;
+/** One of {@link POD_PHASES}. */
+export type PodPhase = (typeof POD_PHASES)[number];
 
 /** A pod. */
 export interface PodConfig {
@@ -56,6 +63,16 @@ export interface PodConfig {
    * `"host:port"` (`"[::1]:port"` for IPv6). Ports not listed go to 127.0.0.1 on the same port.
    */
   readonly portMap?: Readonly<Record<string, string>>;
+  /** `status.phase`. Default `'Running'`. kubectl forwards only to a Running pod. */
+  readonly phase?: PodPhase;
+  /** Whether the pod's Ready condition is True. Default: true when Running. Only a Running pod can be ready. */
+  readonly ready?: boolean;
+  /** `metadata.creationTimestamp`, RFC 3339 (`2025-01-01T00:00:00Z`). Default: when the cluster (or `state.addPod`) created it. */
+  readonly creationTimestamp?: string;
+  /** When the pod became ready (the Ready condition's `lastTransitionTime`), RFC 3339; only for a ready pod. Default: its creationTimestamp. */
+  readonly readySince?: string;
+  /** The node it is scheduled on; `""` for a pod no node was chosen for yet (then it must be Pending). Default `kubemux-node`. */
+  readonly nodeName?: string;
 }
 
 /** A port of a service. */
@@ -171,6 +188,7 @@ const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const IANA_SVC_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 class Validator {
   readonly #source: string;
@@ -235,6 +253,13 @@ class Validator {
     return text;
   }
 
+  /** An RFC 3339 time as metav1.Time accepts it (`2025-01-01T00:00:00Z`, fractions and offsets allowed). */
+  timestamp(value: unknown, field: string): string {
+    const text = this.string(value, field, RFC3339, 64, 'an RFC 3339 time such as 2025-01-01T00:00:00Z');
+    if (Number.isNaN(Date.parse(text))) this.fail(field, `${JSON.stringify(text)} is not a valid date`);
+    return text;
+  }
+
   unique(names: readonly string[], field: string, what: string): void {
     const seen = new Set<string>();
     for (const [i, entry] of names.entries()) {
@@ -292,7 +317,7 @@ export function validateClusterConfig(document: unknown, source = '(inline)'): C
 }
 
 function validatePod(v: Validator, value: unknown, field: string): PodConfig {
-  const pod = v.object(value, field, ['name', 'uid', 'labels', 'containers', 'portMap']);
+  const pod = v.object(value, field, ['name', 'uid', 'labels', 'containers', 'portMap', 'phase', 'ready', 'creationTimestamp', 'readySince', 'nodeName']);
   const name = v.string(pod['name'], `${field}.name`, DNS1123_SUBDOMAIN, 253, 'a DNS-1123 subdomain');
   const uid = pod['uid'] === undefined ? undefined : v.string(pod['uid'], `${field}.uid`, /^[-A-Za-z0-9]{1,128}$/, 128, 'a UID (letters, digits, dashes)');
   const labels = v.labels(pod['labels'] ?? {}, `${field}.labels`);
@@ -314,11 +339,49 @@ function validatePod(v: Validator, value: unknown, field: string): PodConfig {
       portMap[String(Number(key))] = text;
     }
   }
-  return { name, ...(uid === undefined ? {} : { uid }), labels, containers, ...(portMap === undefined ? {} : { portMap }) };
+  const status = validatePodStatus(v, pod, field);
+  return { name, ...(uid === undefined ? {} : { uid }), labels, containers, ...(portMap === undefined ? {} : { portMap }), ...status };
+}
+
+/** The status fields of a pod: phase, readiness, times, node; each absent when not configured. */
+function validatePodStatus(v: Validator, pod: Record<string, unknown>, field: string): Pick<PodConfig, 'phase' | 'ready' | 'creationTimestamp' | 'readySince' | 'nodeName'> {
+  let phase: PodPhase | undefined;
+  if (pod['phase'] !== undefined) {
+    if (!POD_PHASES.includes(pod['phase'] as PodPhase)) v.fail(`${field}.phase`, `must be one of ${POD_PHASES.join(', ')}`);
+    phase = pod['phase'] as PodPhase;
+  }
+  const effectivePhase = phase ?? 'Running';
+  let ready: boolean | undefined;
+  if (pod['ready'] !== undefined) {
+    if (typeof pod['ready'] !== 'boolean') v.fail(`${field}.ready`, 'must be true or false');
+    ready = pod['ready'];
+    // The kubelet reports Ready only for a pod whose containers run.
+    if (ready && effectivePhase !== 'Running') v.fail(`${field}.ready`, `cannot be true for a pod in phase ${effectivePhase}`);
+  }
+  const creationTimestamp = pod['creationTimestamp'] === undefined ? undefined : v.timestamp(pod['creationTimestamp'], `${field}.creationTimestamp`);
+  let readySince: string | undefined;
+  if (pod['readySince'] !== undefined) {
+    readySince = v.timestamp(pod['readySince'], `${field}.readySince`);
+    if (!(ready ?? effectivePhase === 'Running')) v.fail(`${field}.readySince`, 'is set but the pod is not ready');
+  }
+  let nodeName: string | undefined;
+  if (pod['nodeName'] !== undefined) {
+    nodeName = v.string(pod['nodeName'], `${field}.nodeName`);
+    if (nodeName !== '') v.string(nodeName, `${field}.nodeName`, DNS1123_SUBDOMAIN, 253, 'a DNS-1123 subdomain (or "" for a pod not scheduled yet)');
+    // Only the scheduler's choice of a node lets a pod leave Pending.
+    else if (effectivePhase !== 'Pending') v.fail(`${field}.nodeName`, `is "" (not scheduled) but the pod is ${effectivePhase}; only a Pending pod can be unscheduled`);
+  }
+  return {
+    ...(phase === undefined ? {} : { phase }),
+    ...(ready === undefined ? {} : { ready }),
+    ...(creationTimestamp === undefined ? {} : { creationTimestamp }),
+    ...(readySince === undefined ? {} : { readySince }),
+    ...(nodeName === undefined ? {} : { nodeName }),
+  };
 }
 
 function validateContainer(v: Validator, value: unknown, field: string): ContainerConfig {
-  const container = v.object(value, field, ['name', 'image', 'ports']);
+  const container = v.object(value, field, ['name', 'image', 'ports', 'restartCount']);
   const name = v.string(container['name'], `${field}.name`, DNS1123_LABEL, 63, 'a DNS-1123 label');
   const image = container['image'] === undefined ? undefined : v.string(container['image'], `${field}.image`, /^\S+$/, 1024, 'an image reference without spaces');
   const ports = v.array(container['ports'] ?? [], `${field}.ports`).map((portValue, i) => {
@@ -329,7 +392,11 @@ function validateContainer(v: Validator, value: unknown, field: string): Contain
     const protocol = v.protocol(port['protocol'], `${portField}.protocol`);
     return { containerPort, ...(portName === undefined ? {} : { name: portName }), ...(protocol === undefined ? {} : { protocol }) };
   });
-  return { name, ...(image === undefined ? {} : { image }), ports };
+  const restartCount = container['restartCount'];
+  if (restartCount !== undefined && (typeof restartCount !== 'number' || !Number.isInteger(restartCount) || restartCount < 0 || restartCount > 2 ** 31 - 1)) {
+    v.fail(`${field}.restartCount`, `must be an integer in 0..2147483647, got ${JSON.stringify(restartCount)}`);
+  }
+  return { name, ...(image === undefined ? {} : { image }), ports, ...(restartCount === undefined ? {} : { restartCount }) };
 }
 
 function validateService(v: Validator, value: unknown, field: string): ServiceConfig {

@@ -7,7 +7,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { ErrorCode, KubemuxError } from '../errors.js';
 import type { PodTarget } from './portforward/endpoint.js';
-import { parseHostPort, validateClusterConfig, type ClusterConfig, type ContainerConfig, type PodConfig } from './cluster-config.js';
+import { parseHostPort, validateClusterConfig, type ClusterConfig, type ContainerConfig, type PodConfig, type PodPhase } from './cluster-config.js';
 
 /** A container port with the API server's defaults applied. */
 export interface ContainerPort {
@@ -21,6 +21,7 @@ export interface Container {
   readonly name: string;
   readonly image: string;
   readonly ports: readonly ContainerPort[];
+  readonly restartCount: number;
 }
 
 /** Fields every stored object has. */
@@ -32,9 +33,15 @@ export interface ObjectRecord {
   readonly resourceVersion: string;
 }
 
-/** A pod as the fake cluster stores it; every pod is Running and Ready. */
+/** A pod as the fake cluster stores it: by default Running, Ready and scheduled, as its config says otherwise. */
 export interface PodRecord extends ObjectRecord {
   readonly namespace: string;
+  readonly phase: PodPhase;
+  readonly ready: boolean;
+  /** When the Ready condition last changed (to True for a ready pod); the creation time unless configured. */
+  readonly readySince: Date;
+  /** `""` while not scheduled. */
+  readonly nodeName: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly containers: readonly Container[];
   /** Pod port → "host:port" overrides for where forwarded connections go. */
@@ -85,6 +92,8 @@ export interface PodReplacement {
 
 /** How many recent pod events are kept so that a watch can start from a resource version. */
 const EVENT_HISTORY = 1000;
+/** The node every scheduled pod runs on unless its config names another. */
+export const DEFAULT_NODE_NAME = 'kubemux-node';
 /** The alphabet of Kubernetes' generated name suffixes (no vowels, no look-alikes). */
 const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
@@ -101,6 +110,18 @@ function randomSuffix(): string {
 
 function byName<T extends { name: string }>(a: T, b: T): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** What a pod is made from: a config entry, or the record it replaces (times then left to default). */
+interface PodSpecLike {
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly containers: readonly (ContainerConfig | Container)[];
+  readonly portMap?: Readonly<Record<string, string>>;
+  readonly phase?: PodPhase;
+  readonly ready?: boolean;
+  readonly creationTimestamp?: string | undefined;
+  readonly readySince?: string | undefined;
+  readonly nodeName?: string;
 }
 
 /** The fake cluster's objects. Lookups return snapshots that are never mutated afterwards. */
@@ -205,7 +226,8 @@ export class ClusterState {
    * Deletes pod `namespace/name` and creates a new one from the same spec with a new name
    * (`<base>-<5 random characters>`) and uid, as a ReplicaSet replaces a lost pod: whatever
    * selected the old pod by labels (deployments, services) now finds the new one, and the old
-   * name is not found any more. Returns undefined when there is no such pod.
+   * name is not found any more. The new pod has the old one's phase, readiness and node, is
+   * created (and ready) now, and has no restarts. Returns undefined when there is no such pod.
    */
   replacePod(namespace: string, name: string): PodReplacement | undefined {
     const old = this.pod(namespace, name);
@@ -214,7 +236,9 @@ export class ClusterState {
     let newName: string;
     do newName = `${old.baseName}-${randomSuffix()}`;
     while (this.pod(namespace, newName) !== undefined);
-    const added = this.#storePod(this.#makePod(namespace, newName, old, randomUUID(), new Date(), old.baseName));
+    const now = new Date();
+    const spec = { ...old, containers: old.containers.map((c) => ({ ...c, restartCount: 0 })), creationTimestamp: undefined, readySince: undefined };
+    const added = this.#storePod(this.#makePod(namespace, newName, spec, randomUUID(), now, old.baseName));
     return { removed: old, added };
   }
 
@@ -295,25 +319,26 @@ export class ClusterState {
       .sort((a, b) => (a.namespace === b.namespace ? byName(a, b) : a.namespace < b.namespace ? -1 : 1));
   }
 
-  #makePod(
-    namespace: string,
-    name: string,
-    spec: { labels?: Readonly<Record<string, string>>; containers: readonly (ContainerConfig | Container)[]; portMap?: Readonly<Record<string, string>> },
-    uid: string,
-    createdAt: Date,
-    baseName: string,
-  ): PodRecord {
+  /** A pod record from a (validated) config entry or an existing record; `now` is the default creation and ready time. */
+  #makePod(namespace: string, name: string, spec: PodSpecLike, uid: string, now: Date, baseName: string): PodRecord {
+    const phase = spec.phase ?? 'Running';
+    const createdAt = spec.creationTimestamp === undefined ? now : new Date(spec.creationTimestamp);
     return {
       namespace,
       name,
       uid,
       createdAt,
       resourceVersion: '0', // set by #storePod
+      phase,
+      ready: spec.ready ?? phase === 'Running',
+      readySince: spec.readySince === undefined ? createdAt : new Date(spec.readySince),
+      nodeName: spec.nodeName ?? DEFAULT_NODE_NAME,
       labels: { ...(spec.labels ?? {}) },
       containers: spec.containers.map((c) => ({
         name: c.name,
         image: c.image ?? 'kubemux/placeholder',
         ports: (c.ports ?? []).map((p) => ({ containerPort: p.containerPort, name: p.name ?? undefined, protocol: p.protocol ?? 'TCP' })),
+        restartCount: c.restartCount ?? 0,
       })),
       portMap: { ...(spec.portMap ?? {}) },
       baseName,

@@ -5,8 +5,8 @@
  * answered to loopback clients only, steer tests: `POST /kubemux/faults/ACTION` and
  * `GET /kubemux/stats`.
  *
- * It listens on loopback unless told otherwise: it accepts any bearer token (or none), so on a
- * reachable address anyone could port-forward through it.
+ * It listens on loopback unless told otherwise: it accepts any bearer token (or none) unless
+ * `requireToken` is set, so on a reachable address anyone could port-forward through it.
  */
 import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -37,6 +37,13 @@ export interface FakeClusterOptions {
   readonly allowNonLoopback?: boolean;
   /** Receives one line per request (method, URL, Accept, status), for debugging clients. */
   readonly log?: (line: string) => void;
+  /**
+   * Answer every API and upgrade request that does not carry `Authorization: Bearer <this>` with
+   * 401 Unauthorized, as an API server does for a missing or expired credential (the
+   * `/kubemux/` routes stay open). Default: any token, or none, is accepted. Changeable while
+   * running with {@link FakeCluster.setRequiredToken}, to test credential refresh.
+   */
+  readonly requireToken?: string;
 }
 
 /** `GET /kubemux/stats`: the endpoint's counters plus the cluster's own. */
@@ -90,6 +97,7 @@ export class FakeCluster {
   readonly #server: Server;
   readonly #sockets = new Set<Duplex>();
   readonly #log: ((line: string) => void) | undefined;
+  #requiredToken: string | undefined;
   #requests = 0;
   #upgrades = 0;
   #closing: Promise<void> | undefined;
@@ -148,13 +156,32 @@ export class FakeCluster {
     const shownHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
     const url = `${options.tls === true ? 'https' : 'http'}://${isIP(shownHost) === 6 ? `[${shownHost}]` : shownHost}:${address.port}`;
     const cluster = new FakeCluster(server, url, caPem, state, endpoint, options.log);
+    cluster.setRequiredToken(options.requireToken);
     cluster.#attach();
     return cluster;
   }
 
-  /** A kubeconfig (JSON text) for this cluster, trusting its CA when it serves HTTPS. */
+  /** A kubeconfig (JSON text) for this cluster, trusting its CA when it serves HTTPS, with the required token (if any) unless `token` says otherwise. */
   kubeconfig(options: FakeClusterKubeconfigOptions = {}): string {
-    return kubeconfigFor({ server: this.url, ...(this.caPem === undefined ? {} : { caPem: this.caPem }), ...options });
+    return kubeconfigFor({
+      server: this.url,
+      ...(this.caPem === undefined ? {} : { caPem: this.caPem }),
+      ...(this.#requiredToken === undefined ? {} : { token: this.#requiredToken }),
+      ...options,
+    });
+  }
+
+  /**
+   * From now on, requires `Authorization: Bearer <token>` on API and upgrade requests (401
+   * otherwise); `undefined` accepts any again. Connections already upgraded are not affected, as
+   * on a real API server. Fails with ERR_INVALID_ARGUMENT for an empty token or one that cannot be
+   * sent in a header.
+   */
+  setRequiredToken(token: string | undefined): void {
+    if (token !== undefined && (token === '' || !/^[\x21-\x7e]+$/.test(token))) {
+      throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', 'requireToken must be a non-empty token of visible ASCII characters');
+    }
+    this.#requiredToken = token;
   }
 
   /** Writes {@link FakeCluster.kubeconfig} to `path`, readable by the owner only. */
@@ -224,6 +251,11 @@ export class FakeCluster {
       return;
     }
     this.#requests += 1;
+    if (!this.#authorized(req)) {
+      req.resume();
+      writeReply(res, UNAUTHORIZED);
+      return;
+    }
     const target = matchPortForwardPath(pathname);
     if (target !== undefined) {
       const refusal = this.#portForwardRefusal(method, target);
@@ -246,6 +278,11 @@ export class FakeCluster {
         req.headers['sec-websocket-protocol'] ?? req.headers['x-stream-protocol-version'] ?? '',
       )}`,
     );
+    if (!pathname.startsWith('/kubemux/') && !this.#authorized(req)) {
+      this.#requests += 1;
+      writeRawReply(socket, UNAUTHORIZED);
+      return;
+    }
     const target = matchPortForwardPath(pathname);
     if (target === undefined) {
       const reply: ApiReply = pathname.startsWith('/kubemux/')
@@ -262,6 +299,12 @@ export class FakeCluster {
     }
     this.#upgrades += 1;
     this.endpoint.handleUpgrade(req, socket, head, this.state.podTarget(this.state.pod(target.namespace, target.name)!));
+  }
+
+  /** Whether `req` carries the required bearer token (always, when none is required). */
+  #authorized(req: IncomingMessage): boolean {
+    if (this.#requiredToken === undefined) return true;
+    return req.headers.authorization === `Bearer ${this.#requiredToken}`;
   }
 
   /** The API server's answer when a portforward request cannot proceed (wrong method, no such pod). */
@@ -334,6 +377,9 @@ export class FakeCluster {
     return { status: 200, body: { ok: true, action, ...(status === undefined ? {} : { status }) } };
   }
 }
+
+/** What the API server answers a request without valid credentials. */
+const UNAUTHORIZED: Extract<ApiReply, { type: 'json' }> = { type: 'json', status: 401, body: statusBody(401, 'Unauthorized', 'Unauthorized') };
 
 function isUnspecified(host: string): boolean {
   return host === '0.0.0.0' || host === '::';

@@ -268,9 +268,7 @@ export function parseFieldSelector(text: string): FieldRequirement[] {
 
 // --- rendering --------------------------------------------------------------------------------
 
-/** The node every pod runs on. */
-export const NODE_NAME = 'kubemux-node';
-/** The IP the pods report: the fake cluster forwards to loopback unless a portMap says otherwise. */
+/** The IP the scheduled pods report: the fake cluster forwards to loopback unless a portMap says otherwise. */
 const POD_IP = '127.0.0.1';
 
 /** metav1.Time's JSON form: RFC 3339 to the second. */
@@ -321,10 +319,13 @@ function containerSpecs(pod: PodRecord | undefined): unknown[] {
   }));
 }
 
-/** A pod as the API server shows it: scheduled, Running, every container ready. */
+/** A pod as the API server shows it: its phase, conditions and container states follow its record (by default scheduled, Running, every container ready). */
 export function renderPod(pod: PodRecord): Record<string, unknown> {
-  const started = timestamp(pod.createdAt);
-  const condition = (type: string): unknown => ({ type, status: 'True', lastProbeTime: null, lastTransitionTime: started });
+  const created = timestamp(pod.createdAt);
+  const scheduled = pod.nodeName !== '';
+  const running = pod.phase === 'Running';
+  const condition = (type: string, status: boolean, since = created): unknown => ({ type, status: status ? 'True' : 'False', lastProbeTime: null, lastTransitionTime: since });
+  const readySince = timestamp(pod.readySince);
   return {
     kind: 'Pod',
     apiVersion: 'v1',
@@ -336,7 +337,7 @@ export function renderPod(pod: PodRecord): Record<string, unknown> {
       dnsPolicy: 'ClusterFirst',
       serviceAccountName: 'default',
       serviceAccount: 'default',
-      nodeName: NODE_NAME,
+      ...(scheduled ? { nodeName: pod.nodeName } : {}),
       securityContext: {},
       schedulerName: 'default-scheduler',
       priority: 0,
@@ -344,27 +345,54 @@ export function renderPod(pod: PodRecord): Record<string, unknown> {
       preemptionPolicy: 'PreemptLowerPriority',
     },
     status: {
-      phase: 'Running',
-      conditions: ['Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map(condition),
-      hostIP: POD_IP,
-      hostIPs: [{ ip: POD_IP }],
-      podIP: POD_IP,
-      podIPs: [{ ip: POD_IP }],
-      startTime: started,
-      containerStatuses: pod.containers.map((c) => ({
-        name: c.name,
-        state: { running: { startedAt: started } },
-        lastState: {},
-        ready: true,
-        restartCount: 0,
-        image: c.image,
-        imageID: '',
-        containerID: `kubemux://${pod.uid}/${c.name}`,
-        started: true,
-      })),
+      phase: pod.phase,
+      // An unscheduled pod has only PodScheduled=False, as the scheduler leaves it.
+      conditions: scheduled
+        ? [
+            condition('Initialized', pod.phase !== 'Pending'),
+            condition('Ready', pod.ready, readySince),
+            condition('ContainersReady', pod.ready, readySince),
+            condition('PodScheduled', true),
+          ]
+        : [{ ...(condition('PodScheduled', false) as object), reason: 'Unschedulable', message: '0/1 nodes are available.' }],
+      ...(scheduled
+        ? {
+            hostIP: POD_IP,
+            hostIPs: [{ ip: POD_IP }],
+            ...(running ? { podIP: POD_IP, podIPs: [{ ip: POD_IP }] } : {}),
+            startTime: created,
+            containerStatuses: pod.containers.map((c) => ({
+              name: c.name,
+              state: containerState(pod, created),
+              lastState: {},
+              ready: pod.ready,
+              restartCount: c.restartCount,
+              image: c.image,
+              imageID: '',
+              ...(pod.phase === 'Pending' ? {} : { containerID: `kubemux://${pod.uid}/${c.name}` }),
+              started: running,
+            })),
+          }
+        : {}),
       qosClass: 'BestEffort',
     },
   };
+}
+
+/** A container's `state` for its pod's phase. */
+function containerState(pod: PodRecord, since: string): Record<string, unknown> {
+  switch (pod.phase) {
+    case 'Running':
+      return { running: { startedAt: since } };
+    case 'Pending':
+    case 'Unknown':
+      return { waiting: { reason: 'ContainerCreating' } };
+    case 'Succeeded':
+    case 'Failed': {
+      const failed = pod.phase === 'Failed';
+      return { terminated: { exitCode: failed ? 1 : 0, reason: failed ? 'Error' : 'Completed', startedAt: since, finishedAt: since } };
+    }
+  }
 }
 
 /** A ClusterIP service. */
@@ -391,7 +419,7 @@ export function renderService(service: ServiceRecord): Record<string, unknown> {
 /** A deployment whose status counts the pods its selector currently matches. */
 export function renderDeployment(deployment: DeploymentRecord, state: ClusterState): Record<string, unknown> {
   const pods = state.podsSelectedBy(deployment.namespace, deployment.matchLabels);
-  const ready = pods.length;
+  const ready = pods.filter((pod) => pod.ready).length;
   const available = ready >= deployment.replicas;
   const since = timestamp(deployment.createdAt);
   return {
@@ -411,7 +439,9 @@ export function renderDeployment(deployment: DeploymentRecord, state: ClusterSta
     },
     status: {
       observedGeneration: 1,
-      ...(ready === 0 ? {} : { replicas: ready, updatedReplicas: ready, readyReplicas: ready, availableReplicas: ready }),
+      ...(pods.length === 0 ? {} : { replicas: pods.length, updatedReplicas: pods.length }),
+      ...(ready === 0 ? {} : { readyReplicas: ready, availableReplicas: ready }),
+      ...(pods.length - ready === 0 ? {} : { unavailableReplicas: pods.length - ready }),
       conditions: [
         {
           type: 'Available',
@@ -740,7 +770,19 @@ export class KubeApi {
       switch (resource) {
         case 'pods': {
           const pod = record as PodRecord;
-          cells = [pod.name, `${pod.containers.length}/${pod.containers.length}`, 'Running', '0', age(pod), POD_IP, NODE_NAME, '<none>', '<none>'];
+          const restarts = pod.containers.reduce((sum, c) => sum + c.restartCount, 0);
+          const status = pod.phase === 'Pending' && pod.nodeName !== '' ? 'ContainerCreating' : pod.phase === 'Succeeded' ? 'Completed' : pod.phase === 'Failed' ? 'Error' : pod.phase;
+          cells = [
+            pod.name,
+            `${pod.ready ? pod.containers.length : 0}/${pod.containers.length}`,
+            status,
+            String(restarts),
+            age(pod),
+            pod.phase === 'Running' ? POD_IP : '<none>',
+            pod.nodeName === '' ? '<none>' : pod.nodeName,
+            '<none>',
+            '<none>',
+          ];
           break;
         }
         case 'services': {
@@ -752,11 +794,12 @@ export class KubeApi {
           const deployment = record as DeploymentRecord;
           const pods = this.#state.podsSelectedBy(deployment.namespace, deployment.matchLabels);
           const containers = pods[0]?.containers ?? [];
+          const ready = pods.filter((pod) => pod.ready).length;
           cells = [
             deployment.name,
-            `${pods.length}/${deployment.replicas}`,
+            `${ready}/${deployment.replicas}`,
             pods.length,
-            pods.length,
+            ready,
             age(deployment),
             containers.map((c) => c.name).join(','),
             containers.map((c) => c.image).join(','),
@@ -801,12 +844,12 @@ const OBJECT_FIELDS: Record<string, FieldGetter> = {
 const NAMESPACE_FIELDS: Record<string, FieldGetter> = { 'metadata.name': (o) => o.name, 'status.phase': () => 'Active' };
 const POD_FIELDS: Record<string, FieldGetter> = {
   ...OBJECT_FIELDS,
-  'spec.nodeName': () => NODE_NAME,
+  'spec.nodeName': (o) => (o as PodRecord).nodeName,
   'spec.restartPolicy': () => 'Always',
   'spec.schedulerName': () => 'default-scheduler',
   'spec.serviceAccountName': () => 'default',
-  'status.phase': () => 'Running',
-  'status.podIP': () => POD_IP,
+  'status.phase': (o) => (o as PodRecord).phase,
+  'status.podIP': (o) => ((o as PodRecord).phase === 'Running' ? POD_IP : ''),
 };
 
 function json(body: unknown): ApiReply {

@@ -7,7 +7,7 @@
 export interface KubeconfigOptions {
   /** The API server URL, e.g. `https://127.0.0.1:40123`. */
   readonly server: string;
-  /** The bearer token kubectl sends (the fake cluster accepts any). Default `kubemux-fake-token`. */
+  /** The bearer token kubectl sends (the fake cluster accepts any, unless started with `requireToken`). Default `kubemux-fake-token`. */
   readonly token?: string;
   /** The CA certificate (PEM) to trust for an https server; embedded as `certificate-authority-data`. */
   readonly caPem?: string;

@@ -139,7 +139,8 @@ export interface PortForwardOptions {
   readonly serverUrl: string;
   /** The resource argument, e.g. "pod/demo". */
   readonly target: string;
-  readonly remotePort: number;
+  /** A port number, or a port name kubectl resolves itself. */
+  readonly remotePort: number | string;
   readonly websockets: WebsocketsSetting;
   /** More kubectl arguments (e.g. ["-v=8"] while debugging). */
   readonly extraArgs?: readonly string[];

@@ -69,6 +69,59 @@ test('validation errors name the offending field', () => {
   rejectsField(inDefault({ deployments: [{ name: 'd' }] }), 'deployments[0].selector', /required/);
 });
 
+test('pod status fields are validated like the rest: phase, readiness, times, node, restarts', () => {
+  const pods = (extra: Record<string, unknown>): unknown => inDefault({ pods: [pod(extra)] });
+  rejectsField(pods({ phase: 'Sleeping' }), 'pods[0].phase', /Pending, Running/);
+  rejectsField(pods({ ready: 'yes' }), 'pods[0].ready', /true or false/);
+  rejectsField(pods({ phase: 'Pending', ready: true }), 'pods[0].ready', /phase Pending/);
+  rejectsField(pods({ creationTimestamp: '2025-01-01 00:00:00' }), 'pods[0].creationTimestamp', /RFC 3339/);
+  rejectsField(pods({ creationTimestamp: '2025-13-45T00:00:00Z' }), 'pods[0].creationTimestamp', /not a valid date/);
+  rejectsField(pods({ ready: false, readySince: '2025-01-01T00:00:00Z' }), 'pods[0].readySince', /not ready/);
+  rejectsField(pods({ phase: 'Failed', readySince: '2025-01-01T00:00:00Z' }), 'pods[0].readySince', /not ready/);
+  rejectsField(pods({ nodeName: 'Node_1' }), 'pods[0].nodeName', /DNS-1123/);
+  rejectsField(pods({ nodeName: '' }), 'pods[0].nodeName', /only a Pending pod/);
+  rejectsField(inDefault({ pods: [pod({ containers: [{ name: 'c', restartCount: -1 }] })] }), 'pods[0].containers[0].restartCount', /0\.\.2147483647/);
+  rejectsField(inDefault({ pods: [pod({ containers: [{ name: 'c', restartCount: 1.5 }] })] }), 'pods[0].containers[0].restartCount');
+
+  const valid = validateClusterConfig(
+    pods({ phase: 'Pending', nodeName: '', creationTimestamp: '2025-01-01T00:00:00.5+02:00' }),
+  ).namespaces['default']!.pods![0]!;
+  assert.deepEqual([valid.phase, valid.nodeName, valid.creationTimestamp, valid.ready], ['Pending', '', '2025-01-01T00:00:00.5+02:00', undefined]);
+});
+
+test('pod status defaults to Running, ready since creation, on the fake node; configured values are kept', () => {
+  const state = new ClusterState({
+    namespaces: {
+      default: {
+        pods: [
+          pod({ name: 'plain' }),
+          pod({ name: 'set', creationTimestamp: '2025-01-01T00:00:00Z', readySince: '2025-01-01T00:05:00Z', nodeName: 'node-b', containers: [{ name: 'c', restartCount: 3 }] }),
+          pod({ name: 'waiting', phase: 'Pending', nodeName: '' }),
+          pod({ name: 'unready', ready: false }),
+        ],
+      },
+    },
+  });
+  const plain = state.pod('default', 'plain')!;
+  assert.deepEqual([plain.phase, plain.ready, plain.nodeName, plain.containers[0]!.restartCount], ['Running', true, 'kubemux-node', 0]);
+  assert.equal(plain.readySince.getTime(), plain.createdAt.getTime());
+  const set = state.pod('default', 'set')!;
+  assert.equal(set.createdAt.toISOString(), '2025-01-01T00:00:00.000Z');
+  assert.equal(set.readySince.toISOString(), '2025-01-01T00:05:00.000Z');
+  assert.deepEqual([set.nodeName, set.containers[0]!.restartCount], ['node-b', 3]);
+  const waiting = state.pod('default', 'waiting')!;
+  assert.deepEqual([waiting.phase, waiting.ready, waiting.nodeName], ['Pending', false, '']);
+  assert.deepEqual([state.pod('default', 'unready')!.phase, state.pod('default', 'unready')!.ready], ['Running', false]);
+
+  // A replacement is a new pod: same phase, readiness and node, created now, no restarts.
+  const before = Date.now();
+  const { added } = state.replacePod('default', 'set')!;
+  assert.deepEqual([added.phase, added.ready, added.nodeName, added.containers[0]!.restartCount], ['Running', true, 'node-b', 0]);
+  assert.ok(added.createdAt.getTime() >= before - 1, 'created now, not at the old creation time');
+  assert.equal(added.readySince.getTime(), added.createdAt.getTime());
+  assert.equal(state.replacePod('default', 'waiting')!.added.phase, 'Pending');
+});
+
 test('loadClusterConfig reads JSON files and reports unreadable or non-JSON ones', async (t) => {
   const dir = tempDir(t);
   const good = join(dir, 'good.json');

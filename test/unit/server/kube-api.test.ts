@@ -111,6 +111,83 @@ test('a pod is served Running with its labels, uid and named container ports', a
   assert.equal(pod.status.containerStatuses[0].ready, true);
 });
 
+test('pod status follows the config: phase, conditions, container states, restarts, node', async (t) => {
+  const config: ClusterConfig = {
+    namespaces: {
+      default: {
+        pods: [
+          { name: 'unscheduled', phase: 'Pending', nodeName: '', containers: [{ name: 'c' }] },
+          { name: 'creating', phase: 'Pending', containers: [{ name: 'c' }] },
+          { name: 'flaky', ready: false, creationTimestamp: '2025-01-01T00:00:00Z', containers: [{ name: 'a', restartCount: 2 }, { name: 'b', restartCount: 5 }] },
+          { name: 'steady', creationTimestamp: '2025-01-01T00:00:00Z', readySince: '2025-01-01T00:01:00Z', nodeName: 'node-b', containers: [{ name: 'c' }] },
+          { name: 'done', phase: 'Succeeded', containers: [{ name: 'c' }] },
+        ],
+      },
+    },
+  };
+  const cluster = await startCluster(t, { config });
+  const get = async (name: string): Promise<any> => (await call(cluster, 'GET', `/api/v1/namespaces/default/pods/${name}`)).json;
+  const conditions = (pod: any): Record<string, string> => Object.fromEntries(pod.status.conditions.map((c: any) => [c.type, c.status]));
+
+  const unscheduled = await get('unscheduled');
+  assert.equal(unscheduled.status.phase, 'Pending');
+  assert.equal(unscheduled.spec.nodeName, undefined, 'no node chosen yet');
+  assert.deepEqual(conditions(unscheduled), { PodScheduled: 'False' });
+  assert.equal(unscheduled.status.containerStatuses, undefined);
+  assert.equal(unscheduled.status.podIP, undefined);
+
+  const creating = await get('creating');
+  assert.equal(creating.spec.nodeName, 'kubemux-node');
+  assert.deepEqual(conditions(creating), { Initialized: 'False', Ready: 'False', ContainersReady: 'False', PodScheduled: 'True' });
+  assert.deepEqual(creating.status.containerStatuses[0].state, { waiting: { reason: 'ContainerCreating' } });
+  assert.equal(creating.status.podIP, undefined);
+
+  const flaky = await get('flaky');
+  assert.equal(flaky.status.phase, 'Running');
+  assert.equal(flaky.metadata.creationTimestamp, '2025-01-01T00:00:00Z');
+  assert.equal(conditions(flaky)['Ready'], 'False');
+  assert.deepEqual(flaky.status.containerStatuses.map((c: any) => [c.ready, c.restartCount]), [[false, 2], [false, 5]]);
+
+  const steady = await get('steady');
+  assert.equal(steady.spec.nodeName, 'node-b');
+  const ready = steady.status.conditions.find((c: any) => c.type === 'Ready');
+  assert.deepEqual([ready.status, ready.lastTransitionTime], ['True', '2025-01-01T00:01:00Z']);
+
+  assert.ok((await get('done')).status.containerStatuses[0].state.terminated);
+
+  const names = async (fieldSelector: string): Promise<string[]> =>
+    (await call(cluster, 'GET', `/api/v1/namespaces/default/pods?fieldSelector=${encodeURIComponent(fieldSelector)}`)).json.items.map((i: any) => i.metadata.name);
+  assert.deepEqual(await names('status.phase=Pending'), ['creating', 'unscheduled']);
+  assert.deepEqual(await names('spec.nodeName=node-b'), ['steady']);
+  assert.deepEqual(await names('spec.nodeName='), ['unscheduled']);
+
+  const table = await call(cluster, 'GET', '/api/v1/namespaces/default/pods', { accept: TABLE_ACCEPT });
+  const rows = Object.fromEntries(table.json.rows.map((r: any) => [r.cells[0], r.cells.slice(1, 4)]));
+  assert.deepEqual(rows['unscheduled'], ['0/1', 'Pending', '0']);
+  assert.deepEqual(rows['creating'], ['0/1', 'ContainerCreating', '0']);
+  assert.deepEqual(rows['flaky'], ['0/2', 'Running', '7']);
+  assert.deepEqual(rows['done'], ['0/1', 'Completed', '0']);
+});
+
+test('requireToken answers 401 without the bearer token, to API and upgrade requests alike', async (t) => {
+  const cluster = await startCluster(t, { requireToken: 'sesame' });
+  const pod = '/api/v1/namespaces/default/pods/demo';
+  const denied = await call(cluster, 'GET', pod);
+  assert.equal(denied.status, 401);
+  assert.deepEqual([denied.json.kind, denied.json.reason, denied.json.message], ['Status', 'Unauthorized', 'Unauthorized']);
+  assert.equal((await call(cluster, 'GET', pod, { authorization: 'Bearer wrong' })).status, 401);
+  assert.equal((await call(cluster, 'GET', pod, { authorization: 'Bearer sesame' })).status, 200);
+  assert.match(await rawUpgrade(cluster, 'POST', `${pod}/portforward`), /^HTTP\/1\.1 401 /);
+  assert.equal((await call(cluster, 'GET', '/kubemux/stats')).status, 200, 'the control routes stay open');
+  assert.equal(JSON.parse(cluster.kubeconfig()).users[0].user.token, 'sesame', 'the kubeconfig carries the required token');
+
+  cluster.setRequiredToken('rotated');
+  assert.equal((await call(cluster, 'GET', pod, { authorization: 'Bearer sesame' })).status, 401);
+  cluster.setRequiredToken(undefined);
+  assert.equal((await call(cluster, 'GET', pod)).status, 200);
+  assert.throws(() => cluster.setRequiredToken('two words'), (err) => isKubemuxError(err, 'ERR_INVALID_ARGUMENT'));
+});
+
 test('missing objects are 404 metav1.Status documents worded as the API server words them', async (t) => {
   const cluster = await startCluster(t);
   const pod = await call(cluster, 'GET', '/api/v1/namespaces/default/pods/nope');
