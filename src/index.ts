@@ -58,5 +58,4 @@ export {
   type ResolveOptions,
   type ResolvedTarget,
   type PodWait,
-  type WaitClock,
 } from './resilience/target-resolver.js';

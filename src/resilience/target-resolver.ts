@@ -43,6 +43,9 @@ import { deploymentSelector, podFromJson, podListFromJson, resourceVersionOf, se
 import { choosePod } from './pod-selection.js';
 import { podPortResolver, servicePortResolver } from './port-resolution.js';
 import { formatTargetRef, parseTargetRef, type TargetKind, type TargetRef } from './target-ref.js';
+import { raceSignal } from '../util/abort.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { integerIn, MAX_TIMER_MS, usage } from '../util/validate.js';
 
 /**
  * The cluster a resolver asks: what `fromKubeConfig` returns (a `KubeConnection` fits as it is),
@@ -55,17 +58,6 @@ export interface ClusterAccess {
   readonly namespace: string;
   /** Fresh credentials; called once per resolution when present (exec plugins, token files). */
   refresh?(): Promise<ServerTarget>;
-}
-
-/**
- * The timers the pod wait runs on: `setTimeout` and `clearTimeout`. The resilience layer's
- * `Clock` fits; tests pass one they drive by hand.
- */
-export interface WaitClock {
-  /** Calls `callback` once after `ms`; must not keep the process alive. */
-  setTimeout(callback: () => void, ms: number): unknown;
-  /** Cancels a callback `setTimeout` returned. */
-  clearTimeout(handle: unknown): void;
 }
 
 /** What {@link TargetResolverOptions.onWaitingForPod} is told. */
@@ -89,7 +81,7 @@ export interface TargetResolverOptions {
   /** Deadline of each API request (a get, a list, the answer to a watch) and of `refresh()`, ms. Default 30,000. */
   readonly requestTimeoutMs?: number;
   /** The timers of the pod wait. Default: Node's, unref'd. */
-  readonly clock?: WaitClock;
+  readonly clock?: Clock;
   /** Called when a resolution starts waiting for a pod (the watch is in place), e.g. to tell the user. */
   readonly onWaitingForPod?: (wait: PodWait) => void;
 }
@@ -129,13 +121,8 @@ export const DEFAULT_POD_RUNNING_TIMEOUT_MS = 60_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** Pause before listing again when a watch ends without a pod (the server's timeout, a restart, 410 Gone). */
 const WATCH_RETRY_DELAY_MS = 1_000;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-const systemClock: WaitClock = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms).unref(),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
 
 /**
  * Resolves one target (`deploy/web` in namespace `shop`, say) again and again: each
@@ -150,7 +137,7 @@ export class TargetResolver {
   readonly #cluster: ClusterAccess;
   readonly #podRunningTimeoutMs: number;
   readonly #requestTimeoutMs: number;
-  readonly #clock: WaitClock;
+  readonly #clock: Clock;
   readonly #onWaitingForPod: ((wait: PodWait) => void) | undefined;
 
   /**
@@ -161,15 +148,15 @@ export class TargetResolver {
   constructor(cluster: ClusterAccess, target: TargetRef | string, options: TargetResolverOptions = {}) {
     this.target = typeof target === 'string' ? parseTargetRef(target) : parseTargetRef(formatTargetRef(target));
     if (typeof cluster !== 'object' || cluster === null || typeof cluster.target !== 'object' || cluster.target === null) {
-      throw usage('cluster must have a target (what fromKubeConfig returns, or { target, namespace })');
+      usage('cluster must have a target (what fromKubeConfig returns, or { target, namespace })');
     }
     if (typeof cluster.namespace !== 'string' || cluster.namespace.length > 63 || !DNS1123_LABEL.test(cluster.namespace)) {
-      throw usage(`namespace ${JSON.stringify(cluster.namespace)} is not a DNS-1123 label`);
+      usage(`namespace ${JSON.stringify(cluster.namespace)} is not a DNS-1123 label`);
     }
     this.namespace = cluster.namespace;
     this.#cluster = cluster;
-    this.#podRunningTimeoutMs = checkMs(options.podRunningTimeoutMs, 'podRunningTimeoutMs', DEFAULT_POD_RUNNING_TIMEOUT_MS);
-    this.#requestTimeoutMs = checkMs(options.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_REQUEST_TIMEOUT_MS);
+    this.#podRunningTimeoutMs = integerIn('podRunningTimeoutMs', options.podRunningTimeoutMs ?? DEFAULT_POD_RUNNING_TIMEOUT_MS, 1, MAX_TIMER_MS);
+    this.#requestTimeoutMs = integerIn('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, 1, MAX_TIMER_MS);
     this.#clock = options.clock ?? systemClock;
     this.#onWaitingForPod = options.onWaitingForPod;
   }
@@ -248,7 +235,9 @@ export class TargetResolver {
     const deadline = new AbortController();
     const timer = this.#clock.setTimeout(() => deadline.abort(new KubemuxError(ErrorCode.TIMEOUT, 'transport', `refreshing the credentials took longer than ${ms} ms (requestTimeoutMs)`)), ms);
     try {
-      return await untilAborted(this.#cluster.refresh(), [signal, deadline.signal]);
+      const either = signal === undefined ? deadline.signal : AbortSignal.any([signal, deadline.signal]);
+      // A refresh that finishes after the deadline is simply dropped: a target holds no resources.
+      return await raceSignal(this.#cluster.refresh(), either, () => {});
     } finally {
       this.#clock.clearTimeout(timer);
     }
@@ -360,7 +349,7 @@ function pathOnly(path: string): string {
 }
 
 /** Waits `ms` on `clock`; rejects with the signal's reason when it aborts first. */
-function pause(clock: WaitClock, ms: number, signal: AbortSignal): Promise<void> {
+function pause(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (signal.aborted) {
       reject(signal.reason);
@@ -378,44 +367,6 @@ function pause(clock: WaitClock, ms: number, signal: AbortSignal): Promise<void>
   });
 }
 
-/** `promise`, or a rejection with the reason of the first of `signals` to abort (the promise itself runs on, unobserved). */
-function untilAborted<T>(promise: Promise<T>, signals: readonly (AbortSignal | undefined)[]): Promise<T> {
-  const present = signals.filter((signal): signal is AbortSignal => signal !== undefined);
-  return new Promise<T>((resolve, reject) => {
-    const listeners = present.map((signal) => {
-      const onAbort = (): void => finish(() => reject(signal.reason));
-      return { signal, onAbort };
-    });
-    let done = false;
-    const finish = (settle: () => void): void => {
-      if (done) return;
-      done = true;
-      for (const { signal, onAbort } of listeners) signal.removeEventListener('abort', onAbort);
-      settle();
-    };
-    for (const { signal, onAbort } of listeners) {
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-    }
-    promise.then(
-      (value) => finish(() => resolve(value)),
-      (error: unknown) => finish(() => reject(error)),
-    );
-  });
-}
-
-function checkMs(value: number | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_TIMER_MS) {
-    throw usage(`${name} must be an integer in 1..${MAX_TIMER_MS} ms, got ${String(value)}`);
-  }
-  return value;
-}
-
 function notFound(message: string): KubemuxError {
   return new KubemuxError(ErrorCode.TARGET_NOT_FOUND, 'transport', message);
-}
-
-function usage(message: string): KubemuxError {
-  return new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', message);
 }

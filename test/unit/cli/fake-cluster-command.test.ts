@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -13,44 +13,46 @@ import { REPO_ROOT } from '../../support/paths.js';
 
 const BIN = join(REPO_ROOT, 'bin', 'kubemux.js');
 
-function run(args: string[]): { child: ChildProcess; firstLine: Promise<string>; exit: Promise<{ code: number | null; stderr: string }> } {
+function run(args: string[]): {
+  child: ChildProcess;
+  firstLine: Promise<string>;
+  line: (pattern: RegExp) => Promise<string>;
+  exit: Promise<{ code: number | null; stderr: string }>;
+} {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const firstLine = new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const newline = stdout.indexOf('\n');
-      if (newline >= 0) resolve(stdout.slice(0, newline));
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  /** The first whole stdout line matching `pattern`. */
+  const line = (pattern: RegExp): Promise<string> =>
+    new Promise<string>((resolve, reject) => {
+      const look = (): void => {
+        const found = stdout.split('\n').slice(0, -1).find((l) => pattern.test(l));
+        if (found === undefined) return;
+        child.stdout!.off('data', look);
+        resolve(found);
+      };
+      child.stdout!.on('data', look);
+      look();
+      child.once('exit', () => reject(new Error(`exited before printing a line matching ${pattern}; stderr: ${stderr}`)));
     });
-    child.once('exit', () => reject(new Error(`exited before printing a line; stderr: ${stderr}`)));
-  });
+  const firstLine = line(/^/);
   firstLine.catch(() => {}); // tests that expect an early exit do not wait for a line
   const exit = new Promise<{ code: number | null; stderr: string }>((resolve) => child.once('exit', (code) => resolve({ code, stderr })));
-  return { child, firstLine, exit };
+  return { child, firstLine, line, exit };
 }
 
 test('prints "fake cluster listening on URL" first, writes a usable kubeconfig, exits 0 on SIGTERM', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kubemux-cli-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const kubeconfigPath = join(dir, 'kubeconfig');
-  const { child, firstLine, exit } = run(['fake-cluster', '--kubeconfig-out', kubeconfigPath, '--tls']);
+  const { child, firstLine, line, exit } = run(['fake-cluster', '--kubeconfig-out', kubeconfigPath, '--tls']);
   t.after(() => child.kill('SIGKILL'));
-  const line = await firstLine;
-  assert.match(line, /^fake cluster listening on https:\/\/127\.0\.0\.1:\d+$/);
-  // The kubeconfig line follows the first; wait until the file is complete by asking the cluster through it.
-  let kube;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      JSON.parse(readFileSync(kubeconfigPath, 'utf8'));
-      kube = await fromKubeConfig({ kubeconfigPath });
-      break;
-    } catch (error) {
-      if (attempt > 200) throw error;
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-  }
+  assert.match(await firstLine, /^fake cluster listening on https:\/\/127\.0\.0\.1:\d+$/);
+  // The second line says the file is complete.
+  assert.equal(await line(/^kubeconfig written to /), `kubeconfig written to ${kubeconfigPath}`);
+  const kube = await fromKubeConfig({ kubeconfigPath });
   assert.equal(kube.namespace, 'default');
   const pod = await kube.get('/api/v1/namespaces/default/pods/demo');
   assert.equal(pod.status, 200);

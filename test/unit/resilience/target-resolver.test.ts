@@ -9,7 +9,8 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { isKubemuxError, type KubemuxError } from '../../../src/errors.js';
-import { TargetResolver, type ClusterAccess, type PodWait, type ResolvedTarget, type WaitClock } from '../../../src/resilience/target-resolver.js';
+import { TargetResolver, type ClusterAccess, type PodWait, type ResolvedTarget } from '../../../src/resilience/target-resolver.js';
+import type { Clock, TimerHandle } from '../../../src/util/clock.js';
 import { defaultClusterConfig, type ClusterConfig, type PodConfig } from '../../../src/server/cluster-config.js';
 import { FakeCluster } from '../../../src/server/fake-cluster.js';
 import { dialPortForward } from '../../../src/transport/dial.js';
@@ -199,21 +200,22 @@ test('with no pod, the resolver waits for one to appear, as kubectl does', async
 });
 
 /** A clock whose timers run only when the test says so. */
-function handClock(): WaitClock & { fire(ms: number): void; pending(): number[]; set(ms: number): Promise<void> } {
-  const timers = new Map<number, { callback: () => void; ms: number }>();
+function handClock(): Clock & { fire(ms: number): void; pending(): number[]; set(ms: number): Promise<void> } {
+  const timers = new Map<TimerHandle, { callback: () => void; ms: number }>();
   const waiters: { ms: number; resolve: () => void }[] = [];
-  let next = 0;
   return {
+    now: () => 0,
     setTimeout(callback, ms) {
-      timers.set(++next, { callback, ms });
+      const handle = {};
+      timers.set(handle, { callback, ms });
       for (const waiter of waiters.filter((w) => w.ms === ms)) {
         waiters.splice(waiters.indexOf(waiter), 1);
         waiter.resolve();
       }
-      return next;
+      return handle;
     },
     clearTimeout(handle) {
-      timers.delete(handle as number);
+      if (handle !== undefined) timers.delete(handle);
     },
     fire(ms) {
       for (const [handle, timer] of [...timers]) {
@@ -407,7 +409,7 @@ test('bad targets, namespaces and options are usage errors, before anything is s
   usage(() => new TargetResolver(access(cluster), { kind: 'pod', name: 'Bad' }), /not a valid pod name/);
   usage(() => new TargetResolver(access(cluster, 'Not_A_Namespace'), 'pod/x'), /namespace "Not_A_Namespace"/);
   usage(() => new TargetResolver({ namespace: 'default' } as unknown as ClusterAccess, 'pod/x'), /must have a target/);
-  usage(() => new TargetResolver(access(cluster), 'pod/x', { podRunningTimeoutMs: 0 }), /podRunningTimeoutMs must be an integer in 1\.\.2147483647 ms, got 0/);
+  usage(() => new TargetResolver(access(cluster), 'pod/x', { podRunningTimeoutMs: 0 }), /podRunningTimeoutMs 0 is outside 1\.\.2147483647/);
   usage(() => new TargetResolver(access(cluster), 'pod/x', { requestTimeoutMs: 1.5 }), /requestTimeoutMs/);
   assert.equal(cluster.stats().requests, 0);
   const parsed = new TargetResolver(access(cluster), 'deploy/demo');
