@@ -74,6 +74,8 @@ export class Lane {
   #lastAliveAt: number;
   #rttMs: number | undefined;
   #openTimeoutsInARow = 0;
+  #pairs = 0;
+  #full = false;
   #pingTimer: TimerHandle | undefined;
   #pinging = false;
   #probing = false;
@@ -123,9 +125,31 @@ export class Lane {
     return this.#rttMs;
   }
 
+  /** Pairs opened on this lane whose `data` has not closed. */
+  get pairs(): number {
+    return this.#pairs;
+  }
+
+  /** True after an open on this lane met a stream limit, until one of its pairs closes. */
+  get full(): boolean {
+    return this.#full;
+  }
+
   /** Reports a pair opened on this lane: the runtime is creating streams. */
   openSucceeded(): void {
     this.#openTimeoutsInARow = 0;
+    this.#pairs++;
+  }
+
+  /** Reports that a pair of this lane closed (its capacity is free again). */
+  pairClosed(): void {
+    this.#pairs--;
+    this.#full = false;
+  }
+
+  /** Reports an open refused for capacity (our limit, the peer's SETTINGS, REFUSED_STREAM): new pairs go elsewhere. */
+  markFull(): void {
+    this.#full = true;
   }
 
   /** Reports a pair that timed out on this lane: the lane turns suspect and is probed. */

@@ -23,7 +23,9 @@ export type DialReason =
   /** The server refused the credentials (401, 403): refresh them. */
   | 'credentials-rejected'
   /** The pod was not found (404, or the resolver found none): resolve the target again. */
-  | 'target-missing';
+  | 'target-missing'
+  /** Every connection is at its stream limit: one more connection to the same target. */
+  | 'capacity';
 
 /** What a {@link TargetFunction} is told about the dial it is called for. */
 export interface TargetContext {
@@ -70,6 +72,14 @@ export interface ResilientConnectionOptions {
   readonly backoffMaxDelayMs?: number;
   /** A connection that stays up this long resets the backoff, ms. Default 30,000. */
   readonly healthyAfterMs?: number;
+  /**
+   * Upgraded connections one target may use at once. A connection that reaches a stream limit (its
+   * session's `maxConcurrentStreams`, the peer's SETTINGS, or a REFUSED_STREAM answer) sends new
+   * pairs to another one, dialed when needed. Default 64.
+   */
+  readonly maxConnections?: number;
+  /** An extra connection (one beyond the first) closes after carrying no pair for this long, ms. Default 10,000. */
+  readonly extraConnectionIdleMs?: number;
   /** Time source (tests drive it by hand). Default the system clock. */
   readonly clock?: Clock;
   /** Jitter source, uniform in [0, 1). Default `Math.random`. */
@@ -86,6 +96,8 @@ export const RESILIENCE_DEFAULTS = Object.freeze({
   backoffInitialDelayMs: 100,
   backoffMaxDelayMs: 5_000,
   healthyAfterMs: 30_000,
+  maxConnections: 64,
+  extraConnectionIdleMs: 10_000,
 });
 
 /** The options a {@link ResilientConnection} runs with. */
@@ -102,6 +114,8 @@ export interface ResolvedResilienceOptions {
   readonly backoffInitialDelayMs: number;
   readonly backoffMaxDelayMs: number;
   readonly healthyAfterMs: number;
+  readonly maxConnections: number;
+  readonly extraConnectionIdleMs: number;
   readonly clock: Clock;
   readonly random: RandomSource;
 }
@@ -133,6 +147,8 @@ export function resolveResilienceOptions(options: ResilientConnectionOptions): R
     backoffInitialDelayMs: ms('backoffInitialDelayMs'),
     backoffMaxDelayMs: ms('backoffMaxDelayMs'),
     healthyAfterMs: ms('healthyAfterMs', 0),
+    maxConnections: integerIn('maxConnections', options.maxConnections ?? d.maxConnections, 1, 10_000),
+    extraConnectionIdleMs: ms('extraConnectionIdleMs', 0),
     clock: options.clock ?? systemClock,
     random: options.random ?? Math.random,
   };

@@ -142,6 +142,8 @@ export class ResilientConnection extends EventEmitter<ResilientConnectionEvents>
   #rttMs: number | undefined;
   readonly #counters = { dials: 0, dialFailures: 0, replacements: 0, pairsOpened: 0, pairsActive: 0, pairsFailed: 0, openTimeouts: 0 };
   readonly #retired = { dataBytesSent: 0, dataBytesReceived: 0 };
+  /** Extra connections waiting to be closed for idleness. */
+  readonly #idleTimers = new Map<Lane, TimerHandle>();
 
   /**
    * Validates the options (ERR_INVALID_ARGUMENT, usage, before anything is sent) and starts the
@@ -240,14 +242,15 @@ export class ResilientConnection extends EventEmitter<ResilientConnectionEvents>
     const onCallerAbort = (): void => controller.abort(abortError(options.signal!, 'stream', what));
     options.signal?.addEventListener('abort', onCallerAbort, { once: true });
     try {
-      for (let retried = false; ; retried = true) {
+      let retried = false;
+      for (;;) {
         const lane = await this.#laneFor(controller.signal);
         try {
           const opening = lane.connection.openPortStreams(port, { timeoutMs: Math.max(1, Math.ceil(deadline - this.#clock.now())), signal: controller.signal });
           const pair = await raceSignal(opening, controller.signal, (late) => late.data.destroy());
           lane.openSucceeded();
           this.#credentialsRefreshed = false;
-          this.#track(pair);
+          this.#track(pair, lane);
           return pair;
         } catch (error) {
           const failure = asKubemuxError(controller.signal.aborted ? controller.signal.reason : error);
@@ -256,7 +259,16 @@ export class ResilientConnection extends EventEmitter<ResilientConnectionEvents>
             throw failure;
           }
           if (controller.signal.aborted) throw failure;
-          if (CONNECTION_LEVEL.has(failure.code) && !retried) continue;
+          // At a stream limit (ours, or the peer refusing while still open): another connection takes it.
+          // Each such retry marks a lane full, so the loop ends when every lane is and no more may be dialed.
+          if (failure.code === ErrorCode.STREAM_LIMIT || (failure.code === ErrorCode.STREAM_REFUSED && lane.usable)) {
+            lane.markFull();
+            continue;
+          }
+          if (CONNECTION_LEVEL.has(failure.code) && !retried) {
+            retried = true;
+            continue;
+          }
           if (lane.connection.protocol === 'websocket-v4' && V4_DIAL_FAILURES.has(failure.code)) this.#v4UpgradeFailed(lane, failure);
           throw failure;
         }
@@ -327,6 +339,8 @@ export class ResilientConnection extends EventEmitter<ResilientConnectionEvents>
 
   /** @internal */
   laneClosed(lane: Lane, error: KubemuxError | undefined): void {
+    this.#clock.clearTimeout(this.#idleTimers.get(lane));
+    this.#idleTimers.delete(lane);
     const index = this.#lanes.indexOf(lane);
     if (index !== -1) this.#lanes.splice(index, 1);
     const stats = lane.connection.stats;
@@ -415,10 +429,7 @@ export class ResilientConnection extends EventEmitter<ResilientConnectionEvents>
       });
     }
     this.#refreshState(`connection ${lane.generation} is up (${connection.protocol})`);
-    if (lane.usable) {
-      for (const waiter of this.#waiters) waiter.resolve(lane);
-      this.#waiters.clear();
-    }
+    if (lane.usable) this.#wake(lane);
   }
 
   #dialFailed(error: KubemuxError): void {
@@ -441,6 +452,8 @@ export class ResilientConnection extends EventEmitter<ResilientConnectionEvents>
   }
 
   #scheduleRetry(kind: Exclude<FailureKind, 'fatal'>, error: KubemuxError, reason: DialReason): void {
+    // A newer failure decides the next attempt (a growth dial failed, then the last connection died, say).
+    if (this.#retry !== undefined) this.#clock.clearTimeout(this.#retry.timer);
     const delayMs = kind === 'credentials' ? this.options.backoffMaxDelayMs : this.#backoff.next();
     if (kind === 'credentials') this.#backoff.next();
     const timer = this.#clock.setTimeout(() => {
@@ -474,6 +487,7 @@ export class ResilientConnection extends EventEmitter<ResilientConnectionEvents>
 
   // ------------------------------------------------------------------ waiting for a lane
 
+  /** A lane that takes new pairs (full or not), active ones first: what the public state reflects. */
   #usableLane(): Lane | undefined {
     let suspect: Lane | undefined;
     for (const lane of this.#lanes) {
@@ -484,12 +498,33 @@ export class ResilientConnection extends EventEmitter<ResilientConnectionEvents>
     return suspect;
   }
 
+  /** A lane with room for a pair: active before suspect, and among those the one carrying fewest pairs. */
+  #laneWithRoom(): Lane | undefined {
+    let best: Lane | undefined;
+    for (const lane of this.#lanes) {
+      if (!lane.usable || lane.full) continue;
+      if (best === undefined || (lane.state === 'active' && best.state !== 'active') || (lane.state === best.state && lane.pairs < best.pairs)) best = lane;
+    }
+    return best;
+  }
+
   #laneFor(signal: AbortSignal): Promise<Lane> {
-    const lane = this.#usableLane();
+    const lane = this.#laneWithRoom();
     if (lane !== undefined) return Promise.resolve(lane);
     if (this.#state === 'closed') return Promise.reject(this.#closedError());
-    if (this.#retry !== undefined) return Promise.reject(this.#unavailableError());
-    this.#startDial('retry');
+    if (this.#usableLane() !== undefined) {
+      // Every live connection is at its stream limit: one more, if the target may have it.
+      if (this.#retry !== undefined) return Promise.reject(this.#unavailableError());
+      if (this.#dial === undefined && this.#lanes.length >= this.options.maxConnections) {
+        return Promise.reject(
+          new KubemuxError(ErrorCode.STREAM_LIMIT, 'stream', `all ${this.#lanes.length} connections to the pod are at their stream limit (maxConnections ${this.options.maxConnections})`),
+        );
+      }
+      this.#startDial('capacity');
+    } else {
+      if (this.#retry !== undefined) return Promise.reject(this.#unavailableError());
+      this.#startDial('retry');
+    }
     return new Promise<Lane>((resolve, reject) => {
       const waiter: Waiter = {
         resolve: (found) => {
@@ -567,10 +602,36 @@ export class ResilientConnection extends EventEmitter<ResilientConnectionEvents>
 
   // ------------------------------------------------------------------ pairs and shutdown
 
-  #track(pair: PortStreams): void {
+  #track(pair: PortStreams, lane: Lane): void {
     this.#counters.pairsOpened++;
     this.#counters.pairsActive++;
-    pair.data.once('close', () => this.#counters.pairsActive--);
+    pair.data.once('close', () => {
+      this.#counters.pairsActive--;
+      lane.pairClosed();
+      if (lane.pairs === 0) this.#retireIfSpare(lane);
+      else if (this.#waiters.size > 0 && lane.usable) this.#wake(lane);
+    });
+  }
+
+  /**
+   * An extra connection that carries nothing closes after extraConnectionIdleMs, as long as
+   * another connection takes pairs; the first connection of a target always stays.
+   */
+  #retireIfSpare(lane: Lane): void {
+    if (this.#state === 'closed' || !lane.usable || this.#lanes.filter((l) => l.usable).length < 2) return;
+    this.#clock.clearTimeout(this.#idleTimers.get(lane));
+    const timer = this.#clock.setTimeout(() => {
+      this.#idleTimers.delete(lane);
+      if (lane.pairs === 0 && lane.usable && this.#lanes.some((l) => l !== lane && l.usable)) {
+        lane.drain({ reason: 'closing' });
+      }
+    }, this.options.extraConnectionIdleMs);
+    this.#idleTimers.set(lane, timer);
+  }
+
+  #wake(lane: Lane): void {
+    for (const waiter of this.#waiters) waiter.resolve(lane);
+    this.#waiters.clear();
   }
 
   #shutDown(error: KubemuxError | undefined, immediate: boolean): Promise<void> {
@@ -583,6 +644,8 @@ export class ResilientConnection extends EventEmitter<ResilientConnectionEvents>
       this.#clock.clearTimeout(this.#retry.timer);
       this.#retry = undefined;
     }
+    for (const timer of this.#idleTimers.values()) this.#clock.clearTimeout(timer);
+    this.#idleTimers.clear();
     this.#transition('closed', error === undefined ? 'closed by its owner' : error.message, error);
     this.#dial?.abort(new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', 'the resilient connection was closed during the dial'));
     const closed = this.#closedError();

@@ -37,6 +37,8 @@ export class FakeConnection extends EventEmitter<PortForwardConnectionEvents> im
   readonly protocol: PortForwardProtocol;
   readonly target: UpgradeTarget | undefined;
   mode: FakeMode;
+  /** Pairs open at once before opens fail with ERR_STREAM_LIMIT (a session at its stream limit). */
+  maxPairs = Infinity;
   /** Frames "received": bumped by {@link receive} (a peer busy sending data). */
   framesReceived = 0;
   #state: 'open' | 'draining' | 'closed' = 'open';
@@ -112,6 +114,9 @@ export class FakeConnection extends EventEmitter<PortForwardConnectionEvents> im
       );
     }
     const requestId = String(this.#requestId++);
+    if (this.#pairs.size >= this.maxPairs) {
+      return Promise.reject(new KubemuxError(ErrorCode.STREAM_LIMIT, 'stream', `${this.#pairs.size} pairs are open, the limit is ${this.maxPairs}`));
+    }
     if (this.mode === 'healthy' || this.mode === 'refusing') {
       this.counters.opens++;
       const data = new PassThrough();
@@ -206,6 +211,8 @@ export class FakeDialer {
   readonly queue: DialOutcome[] = [];
   readonly aborted: number[] = [];
   protocol: PortForwardProtocol = 'spdy';
+  /** maxPairs of every new connection. */
+  maxPairs = Infinity;
 
   readonly dial = (target: UpgradeTarget, options: { readonly signal: AbortSignal }): Promise<PortForwardConnection> => {
     this.targets.push(target);
@@ -232,6 +239,7 @@ export class FakeDialer {
       done();
       if ('error' in outcome) throw outcome.error;
       const connection = new FakeConnection(outcome.mode, this.protocol, target);
+      connection.maxPairs = this.maxPairs;
       this.connections.push(connection);
       return connection;
     });

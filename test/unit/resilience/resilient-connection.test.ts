@@ -369,6 +369,68 @@ describe('ResilientConnection: re-dial policy', () => {
   });
 });
 
+describe('ResilientConnection: more connections at a stream limit', () => {
+  test('pairs beyond a connection\'s limit go to extra connections, which close again when idle', async () => {
+    const h = harness({ extraConnectionIdleMs: 1000 }, (d) => {
+      d.maxPairs = 2;
+    });
+    await settle();
+    const pairs = [];
+    for (let i = 0; i < 5; i++) pairs.push(await h.connection.openPortStreams(80));
+    assert.equal(h.dialer.connections.length, 3, '2 + 2 + 1 pairs');
+    assert.deepEqual(h.dialer.connections.map((c) => c.openPairs), [2, 2, 1]);
+    assert.deepEqual(h.contexts.map((c) => c.reason), ['initial', 'capacity', 'capacity']);
+    assert.equal(h.connection.stats.connections, 3);
+    assert.equal(h.replacements.length, 0, 'growing is not a replacement');
+    assert.deepEqual(h.states.map((s) => s.state), ['ready']);
+    for (const pair of pairs) pair.data.destroy();
+    await settle();
+    await h.clock.advance(999);
+    assert.equal(h.connection.stats.connections, 3, 'not before the idle time');
+    await h.clock.advance(1);
+    assert.equal(h.connection.stats.connections, 1, 'the extra connections closed');
+    const again = await h.connection.openPortStreams(80);
+    again.data.destroy();
+    await shutDown(h);
+  });
+
+  test('at maxConnections, every connection full: ERR_STREAM_LIMIT for that pair only', async () => {
+    const h = harness({ maxConnections: 2 }, (d) => {
+      d.maxPairs = 1;
+    });
+    await settle();
+    const a = await h.connection.openPortStreams(80);
+    const b = await h.connection.openPortStreams(80);
+    await assert.rejects(h.connection.openPortStreams(80), (e: unknown) => isKubemuxError(e, ErrorCode.STREAM_LIMIT) && e.scope === 'stream');
+    a.data.destroy();
+    await settle();
+    const c = await h.connection.openPortStreams(80);
+    b.data.destroy();
+    c.data.destroy();
+    await shutDown(h);
+  });
+});
+
+describe('ResilientConnection: regressions found by the model test', () => {
+  test('a growth dial fails, then the last connection dies: one retry timer, not two (the first leaked past close)', async () => {
+    const h = harness({}, (d) => {
+      d.maxPairs = 1;
+    });
+    await settle();
+    const pair = await h.connection.openPortStreams(80);
+    pair.data.on('error', () => {}); // it fails with its connection below
+    h.dialer.outcome = { error: failure(ErrorCode.CONNECT_FAILED) };
+    await assert.rejects(h.connection.openPortStreams(80), (e: unknown) => isKubemuxError(e, ErrorCode.UNAVAILABLE));
+    assert.equal(h.clock.pending, 2, 'the lane\'s next ping and one retry');
+    h.dialer.connections[0]!.destroy(failure(ErrorCode.TRANSPORT_CLOSED));
+    await settle();
+    assert.equal(h.connection.state, 'backing-off');
+    assert.equal(h.clock.pending, 1, 'only the newest retry is scheduled');
+    await h.connection.destroy();
+    assert.equal(h.clock.pending, 0);
+  });
+});
+
 describe('ResilientConnection: close', () => {
   test('close() is graceful: pairs finish, then the connection closes; destroy() fails them', async () => {
     const h = harness();
