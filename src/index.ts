@@ -59,3 +59,23 @@ export {
   type ResolvedTarget,
   type PodWait,
 } from './resilience/target-resolver.js';
+export { ResilientConnection } from './resilience/resilient-connection.js';
+export {
+  RESILIENCE_DEFAULTS,
+  type ResilientConnectionOptions,
+  type TargetFunction,
+  type TargetContext,
+  type DialReason,
+  type ConnectionDialer,
+} from './resilience/options.js';
+export type {
+  ResilienceState,
+  StateChange,
+  Replacement,
+  ReplacementCause,
+  DialFailure,
+  ResilientConnectionEvents,
+  ResilientConnectionStats,
+} from './resilience/events.js';
+export { classifyFailure, type FailureKind } from './resilience/failure-kind.js';
+export { systemClock, type Clock, type TimerHandle, type RandomSource } from './util/clock.js';
