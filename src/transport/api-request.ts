@@ -9,9 +9,11 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { ErrorCode, KubemuxError } from '../errors.js';
-import { connectionFactory } from './connect.js';
-import { requestUrl, type ServerTarget } from './request-target.js';
+import type { Duplex } from 'node:stream';
+import { ErrorCode, KubemuxError, abortError } from '../errors.js';
+import { firstError, integerError, signalError, timeoutError } from './arguments.js';
+import { connectionFactory, type ConnectionFactory } from './connect.js';
+import { requestUrl, targetError, type ServerTarget } from './request-target.js';
 import { kubernetesStatusMessage, requestError } from './upgrade-errors.js';
 
 /** Options of {@link apiGet}. */
@@ -20,7 +22,10 @@ export interface ApiGetOptions {
   readonly timeoutMs?: number;
   /** A body larger than this fails the request, bytes. Default 16 MiB. */
   readonly maxBodyBytes?: number;
-  /** Aborts the request (rejects with the signal's reason). */
+  /**
+   * Aborts the request: it rejects with ERR_ABORTED (`name` `'AbortError'`, the signal's reason as
+   * `cause`; a KubemuxError reason as it is) and its connection is destroyed.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -38,57 +43,80 @@ export interface ApiResponse {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+const MAX_MAX_BODY_BYTES = 2 ** 30;
 
 /**
  * `GET path` (with its query) on the target's API server, `Accept: application/json`. Rejects
- * with ERR_CONNECT_FAILED, ERR_TLS or ERR_TIMEOUT (transport), ERR_TRANSPORT_CLOSED when the
- * body is cut short or exceeds `maxBodyBytes`.
+ * (never throws) with ERR_CONNECT_FAILED, ERR_TLS or ERR_TIMEOUT (transport), ERR_PROTOCOL when
+ * the answer is not HTTP, ERR_TRANSPORT_CLOSED when the body is cut short or exceeds
+ * `maxBodyBytes`, ERR_ABORTED (the signal), ERR_INVALID_ARGUMENT (usage) for a bad server URL,
+ * proxy URL or option.
  */
 export function apiGet(target: ServerTarget, path: string, options: ApiGetOptions = {}): Promise<ApiResponse> {
-  const url = requestUrl(target.server, path);
-  const secure = url.protocol === 'https:';
-  if (!secure && url.protocol !== 'http:') {
-    return Promise.reject(new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `server URL must be http: or https:, got ${url.protocol}`));
+  let url: URL;
+  let connect: ConnectionFactory;
+  // Stops a connect under way when the request fails first (see sendUpgradeRequest).
+  const abandonConnect = new AbortController();
+  try {
+    const bad = firstError(
+      targetError(target),
+      timeoutError('timeoutMs', options.timeoutMs),
+      options.maxBodyBytes === undefined ? undefined : integerError('maxBodyBytes', options.maxBodyBytes, 0, MAX_MAX_BODY_BYTES),
+      signalError(options.signal),
+    );
+    if (bad !== undefined) throw bad;
+    url = requestUrl(target.server, path);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `server URL must be http: or https:, got ${url.protocol}`);
+    }
+    connect = connectionFactory(target, { signal: abandonConnect.signal });
+  } catch (error) {
+    return Promise.reject(error);
   }
+  const what = `GET ${url.pathname}`;
+  const signal = options.signal;
+  if (signal?.aborted === true) return Promise.reject(abortError(signal, 'transport', what));
+  const secure = url.protocol === 'https:';
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const where = url.host;
   return new Promise<ApiResponse>((resolve, reject) => {
     let settled = false;
+    let socket: Duplex | undefined;
     const settle = (error: Error | undefined, response?: ApiResponse): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      options.signal?.removeEventListener('abort', aborted);
+      signal?.removeEventListener('abort', aborted);
+      // One connection per request: whatever became of it, it is closed now.
+      abandonConnect.abort();
+      request.destroy();
+      socket?.destroy();
       if (error === undefined) resolve(response!);
-      else {
-        request.destroy();
-        reject(error);
-      }
+      else reject(error);
     };
-    const aborted = (): void => settle(options.signal!.reason instanceof Error ? options.signal!.reason : new Error('aborted'));
+    const aborted = (): void => settle(abortError(signal!, 'transport', what));
     const request = (secure ? https : http).request(url, {
       method: 'GET',
-      createConnection: connectionFactory(target) as unknown as http.RequestOptions['createConnection'],
+      createConnection: connect as unknown as http.RequestOptions['createConnection'],
       headers: { ...target.headers, Accept: 'application/json' },
     });
-    let connected = false;
-    request.once('socket', () => {
-      connected = true;
+    request.once('socket', (connected: Duplex) => {
+      socket = connected;
     });
-    request.on('error', (error) => settle(requestError(error, where, connected, ErrorCode.TRANSPORT_CLOSED)));
+    request.on('error', (error) => settle(requestError(error, where, socket !== undefined, what)));
     request.on('response', (response) => {
       const chunks: Buffer[] = [];
       let size = 0;
       response.on('data', (chunk: Buffer) => {
         size += chunk.length;
         if (size > maxBodyBytes) {
-          settle(new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `GET ${url.pathname} on ${where}: the answer exceeds ${maxBodyBytes} bytes`));
+          settle(new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `${what} on ${where}: the answer exceeds ${maxBodyBytes} bytes`));
           return;
         }
         chunks.push(chunk);
       });
-      response.on('error', (error) => settle(new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `GET ${url.pathname} on ${where}: the answer was cut short`, { cause: error })));
+      response.on('error', (error) => settle(new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `${what} on ${where}: the answer was cut short`, { cause: error })));
       response.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
         let json: unknown;
@@ -100,10 +128,9 @@ export function apiGet(target: ServerTarget, path: string, options: ApiGetOption
         settle(undefined, { status: response.statusCode ?? 0, json, text, statusMessage: kubernetesStatusMessage(text.trim()) });
       });
     });
-    const timer = setTimeout(() => settle(new KubemuxError(ErrorCode.TIMEOUT, 'transport', `GET ${url.pathname} on ${where}: no complete answer within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => settle(new KubemuxError(ErrorCode.TIMEOUT, 'transport', `${what} on ${where}: no complete answer within ${timeoutMs} ms`)), timeoutMs);
     timer.unref();
-    if (options.signal?.aborted === true) return aborted();
-    options.signal?.addEventListener('abort', aborted, { once: true });
+    signal?.addEventListener('abort', aborted, { once: true });
     request.end();
   });
 }

@@ -134,7 +134,7 @@ describe("'auto' negotiation", () => {
     assert.deepEqual(front.attempts, { 'websocket-tunnel': 1, spdy: 0, 'websocket-v4': 0 });
     assert.equal(cluster.stats().tunnelSessions, 1);
     // SPDY pings travel inside the tunnel to the runtime.
-    assert.ok((await connection.ping(5_000)) >= 0);
+    assert.ok((await connection.ping({ timeoutMs: 5_000 })) >= 0);
     assert.equal(cluster.stats().tunnelSessions, 1);
   });
 
