@@ -344,6 +344,9 @@ for (const protocol of PROTOCOLS) {
       for (const timeoutMs of [0, -1, 1.5, Number.POSITIVE_INFINITY]) {
         await assert.rejects(connection.openPortStreams(8080, { timeoutMs }), (error: KubemuxError) => error.code === ErrorCode.INVALID_ARGUMENT && error.scope === 'usage');
       }
+      // A value of the wrong type is named by its type, not reported as out of range.
+      await assert.rejects(connection.openPortStreams('8080' as never), { code: ErrorCode.INVALID_ARGUMENT, message: 'port must be an integer, got string' });
+      await assert.rejects(connection.openPortStreams(8080, { timeoutMs: '100' as never }), { code: ErrorCode.INVALID_ARGUMENT, message: 'timeoutMs must be an integer, got string' });
       assert.equal(connection.stats.pairsOpened, 0);
       assert.equal(demo.cluster.stats().streams, 0);
     });
