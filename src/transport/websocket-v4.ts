@@ -12,6 +12,9 @@
  * - every message is a channel byte and a payload; the server starts each channel with the port
  *   as 2 bytes little-endian, which is stripped and checked against the port asked for
  *   (PortPrefixStripper; a wrong one is ERR_PROTOCOL and closes the WebSocket with 1002);
+ * - the pair is open once both prefixes have arrived: the runtime sends them as soon as it has
+ *   the WebSocket, so one that takes the upgrade and sends nothing is stuck, and the open fails at
+ *   its deadline (ERR_STREAM_OPEN_TIMEOUT) rather than hand out a pair that will never move;
  * - channel 0 is the data, both ways: a Duplex with backpressure (an unread stream pauses the
  *   WebSocket, a slow socket holds back the writer); channel 1 is error text from the server;
  * - empty messages are ignored (the Kubernetes server ignores them too); a text message, an

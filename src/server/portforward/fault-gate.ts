@@ -10,7 +10,6 @@
  * It sits between the raw socket and the session because the session pauses and resumes its
  * transport for its own backpressure, which would otherwise undo a blackhole.
  */
-import { performance } from 'node:perf_hooks';
 import { Duplex } from 'node:stream';
 
 /**
