@@ -8,8 +8,8 @@
  * - WebSocket v4 channels (`v4.channel.k8s.io`, `?ports=P1&ports=P2`).
  *
  * Plus fault injection (drop, blackhole, stall, refuse, goaway, delay) so that clients can be
- * tested against every way a real path fails. The host (the fake cluster, or a test) resolves the pod
- * and hands over the upgrade request.
+ * tested against every way a real path fails. The host (the fake cluster, or a test) resolves the
+ * pod and hands over the upgrade request.
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
