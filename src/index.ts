@@ -11,13 +11,14 @@ export {
   type SpdySessionEvents,
   type SessionStats,
   type OpenStreamOptions,
+  type PingOptions,
   type DrainInfo,
   type DrainReason,
   type SessionRole,
   type FlowControlMode,
   type StreamInitiator,
 } from './session/index.js';
-export { dialSpdy, checkSpdyUpgradeResponse, PORT_FORWARD_PROTOCOL } from './transport/spdy-upgrade.js';
+export { dialSpdy, checkSpdyUpgradeResponse, PORT_FORWARD_PROTOCOL, type SpdyDialOptions } from './transport/spdy-upgrade.js';
 export { portForwardPath, type UpgradeTarget } from './transport/request-target.js';
 export { fromKubeConfig, type FromKubeConfigOptions, type KubeConnection, type KubeConfigLike } from './transport/kubeconfig.js';
 export { apiGet, apiWatch, type ApiGetOptions, type ApiResponse, type ApiWatchOptions, type ApiWatchResult, type WatchEvent } from './transport/api-request.js';
@@ -37,8 +38,8 @@ export {
   type OpenPortStreamsOptions,
 } from './transport/port-forward-connection.js';
 export { SpdyPortForwardConnection, ERROR_STREAM_GRACE_MS } from './transport/spdy-port-forward.js';
-export { dialWebSocketTunnel, type WebSocketTunnelOptions } from './transport/websocket-tunnel.js';
-export { WebSocketV4Connection, dialWebSocketV4, WEBSOCKET_V4_DEFAULTS, type WebSocketV4Options } from './transport/websocket-v4.js';
+export { dialWebSocketTunnel, type WebSocketTunnelOptions, type WebSocketTunnelDialOptions } from './transport/websocket-tunnel.js';
+export { WebSocketV4Connection, dialWebSocketV4, WEBSOCKET_V4_DEFAULTS, type WebSocketV4Options, type WebSocketV4DialOptions } from './transport/websocket-v4.js';
 export {
   dialPortForward,
   dialProtocol,
@@ -46,6 +47,8 @@ export {
   isUpgradeFailure,
   PortForwardDialer,
   type PortForwardDialOptions,
+  type DialPortForwardOptions,
+  type PortForwardDialerDialOptions,
   type PortForwardProtocolChoice,
   type NegotiatedConnection,
 } from './transport/dial.js';

@@ -33,8 +33,10 @@ export { generateCertificates, type CertificateOptions, type GeneratedCertificat
 export {
   PortForwardEndpoint,
   ENDPOINT_FAULTS,
+  MAX_FAULT_DELAY_MS,
   type PortForwardEndpointOptions,
   type EndpointFault,
+  type EndpointFaultParams,
   type EndpointStats,
   type PodTarget,
   type DialFunction,

@@ -20,8 +20,18 @@ Options:
   --allow-non-loopback    permit a listen address other than loopback (it accepts any token)
   -h, --help              show this help
 
-Faults (loopback clients only): POST /kubemux/faults/{drop,blackhole,stall,refuse?status=503,
-goaway,replace-pod?name=demo,clear}; counters: GET /kubemux/stats.
+Faults (loopback clients only), POST /kubemux/faults/ACTION:
+  drop                    close every upgraded connection now
+  blackhole               upgraded connections stop moving bytes and answering pings, until clear
+  stall                   new SPDY streams get no reply; new v4 WebSockets get no port prefix
+  refuse?status=503       refuse new upgrades with that status (&keepalive=true: answer as Go's
+                          net/http does and keep the connection open, as real API servers do)
+  delay?ms=200            hold every byte of every upgraded connection for that long, each way
+                          (a slow but healthy link: pings answered late, data flows)
+  goaway                  send GOAWAY on every SPDY session
+  replace-pod?name=demo   delete the pod and add a new one behind the same labels
+  clear                   back to normal
+Counters: GET /kubemux/stats.
 `;
 
 /** Runs the command; resolves to the exit code once the cluster has stopped. */

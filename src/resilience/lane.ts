@@ -265,7 +265,7 @@ export class Lane {
         const error = new KubemuxError(ErrorCode.PING_TIMEOUT, 'session', `no answer to a ping within ${timeoutMs} ms`);
         finish({ error, conclusive: this.#conclusive(before) });
       }, timeoutMs);
-      this.connection.ping(timeoutMs).then(
+      this.connection.ping({ timeoutMs }).then(
         (rttMs) => {
           if (settled) return;
           this.#rttMs = rttMs;

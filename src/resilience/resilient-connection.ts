@@ -674,7 +674,11 @@ function asKubemuxError(error: unknown): KubemuxError {
   return error instanceof KubemuxError ? error : new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `unexpected failure: ${String(error)}`, { cause: error });
 }
 
-/** kubemux's own dialer: the protocol of the options, negotiated once for `'auto'` and remembered. */
+/** kubemux's own dialer: the protocol of the options, negotiated once for `'auto'` and remembered across targets. */
 function defaultDialer(options: ResolvedResilienceOptions): ConnectionDialer {
-  return (target) => new PortForwardDialer(target, { ...options.transport, protocol: options.protocol }).dial();
+  let dialer: PortForwardDialer | undefined;
+  return (target, { signal }) => {
+    dialer ??= new PortForwardDialer(target, { ...options.transport, protocol: options.protocol });
+    return dialer.dial({ target, signal });
+  };
 }

@@ -19,7 +19,7 @@ import { defaultClusterConfig, type ClusterConfig } from './cluster-config.js';
 import { ClusterState } from './cluster-state.js';
 import { KubeApi, matchPortForwardPath, notFoundStatus, statusBody, writeReply, type ApiReply } from './kube-api.js';
 import { kubeconfigFor } from './kubeconfig.js';
-import { PortForwardEndpoint, type EndpointFault, type EndpointStats } from './portforward/endpoint.js';
+import { MAX_FAULT_DELAY_MS, PortForwardEndpoint, type EndpointFault, type EndpointFaultParams, type EndpointStats } from './portforward/endpoint.js';
 
 /** Options of {@link FakeCluster.start}. */
 export interface FakeClusterOptions {
@@ -62,7 +62,7 @@ export interface FakeClusterKubeconfigOptions {
 }
 
 /** The fault actions `POST /kubemux/faults/ACTION` accepts. */
-export const FAULT_ACTIONS = ['drop', 'blackhole', 'stall', 'refuse', 'goaway', 'replace-pod', 'clear'] as const;
+export const FAULT_ACTIONS = ['drop', 'blackhole', 'stall', 'refuse', 'goaway', 'delay', 'replace-pod', 'clear'] as const;
 /** One of {@link FAULT_ACTIONS}. */
 export type FaultAction = (typeof FAULT_ACTIONS)[number];
 
@@ -369,12 +369,33 @@ export class FakeCluster {
       if (!/^\d{3}$/.test(statusParam) || Number(statusParam) < 400 || Number(statusParam) > 599) return bad(400, `status ${JSON.stringify(statusParam)} must be an HTTP error status in 400..599`);
       status = Number(statusParam);
     }
+    let keepAlive: boolean | undefined;
+    const keepAliveParam = params.get('keepalive');
+    if (keepAliveParam !== null) {
+      if (action !== 'refuse') return bad(400, `only refuse takes ?keepalive=`);
+      if (keepAliveParam !== 'true' && keepAliveParam !== 'false') return bad(400, `keepalive ${JSON.stringify(keepAliveParam)} must be true or false`);
+      keepAlive = keepAliveParam === 'true';
+    }
+    let ms: number | undefined;
+    const msParam = params.get('ms');
+    if (msParam !== null) {
+      if (action !== 'delay') return bad(400, `only delay takes ?ms=`);
+      if (!/^\d{1,5}$/.test(msParam) || Number(msParam) < 1 || Number(msParam) > MAX_FAULT_DELAY_MS) return bad(400, `ms ${JSON.stringify(msParam)} must be an integer in 1..${MAX_FAULT_DELAY_MS}`);
+      ms = Number(msParam);
+    } else if (action === 'delay') {
+      return bad(400, `delay needs ?ms=N (1..${MAX_FAULT_DELAY_MS})`);
+    }
+    const applied: EndpointFaultParams = {
+      ...(status === undefined ? {} : { status }),
+      ...(keepAlive === undefined ? {} : { keepAlive }),
+      ...(ms === undefined ? {} : { ms }),
+    };
     try {
-      this.endpoint.applyFault(action as EndpointFault, status === undefined ? {} : { status });
+      this.endpoint.applyFault(action as EndpointFault, applied);
     } catch (err) {
       return bad(400, err instanceof Error ? err.message : String(err));
     }
-    return { status: 200, body: { ok: true, action, ...(status === undefined ? {} : { status }) } };
+    return { status: 200, body: { ok: true, action, ...applied } };
   }
 }
 

@@ -7,7 +7,7 @@
  * is the peer's and is echoed unchanged, one with ours answers one of our pings.
  */
 import { performance } from 'node:perf_hooks';
-import { ErrorCode, KubemuxError } from '../errors.js';
+import { ErrorCode, KubemuxError, abortError } from '../errors.js';
 import type { SessionRole } from './options.js';
 
 const MAX_PING_ID = 0x7fff_ffff;
@@ -42,16 +42,38 @@ export class PingTracker {
     return id % 2 !== this.#firstId % 2;
   }
 
-  /** Sends a PING; resolves to the round trip in milliseconds or rejects with ERR_PING_TIMEOUT. */
-  ping(timeoutMs: number): Promise<number> {
+  /**
+   * Sends a PING; resolves to the round trip in milliseconds or rejects with ERR_PING_TIMEOUT, or
+   * ERR_ABORTED when `signal` aborts first (the id is then forgotten: a late answer is ignored).
+   */
+  ping(timeoutMs: number, signal?: AbortSignal): Promise<number> {
     const id = this.#allocateId();
     return new Promise<number>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#pending.delete(id);
+        clearTimeout(timer);
+        reject(abortError(signal!, 'session', `PING ${id}`));
+      };
+      const settled = (): void => signal?.removeEventListener('abort', onAbort);
       const timer = setTimeout(() => {
         this.#pending.delete(id);
-        reject(new KubemuxError(ErrorCode.PING_TIMEOUT, 'session', `PING ${id} not answered within ${timeoutMs} ms`));
+        settled();
+        reject(new KubemuxError(ErrorCode.PING_TIMEOUT, 'session', `PING ${id} was not answered within ${timeoutMs} ms`));
       }, timeoutMs);
       timer.unref();
-      this.#pending.set(id, { sentAt: performance.now(), timer, resolve, reject });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pending.set(id, {
+        sentAt: performance.now(),
+        timer,
+        resolve: (rttMs) => {
+          settled();
+          resolve(rttMs);
+        },
+        reject: (error) => {
+          settled();
+          reject(error);
+        },
+      });
       this.#send(id);
     });
   }

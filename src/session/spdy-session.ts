@@ -20,7 +20,7 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import type { Duplex } from 'node:stream';
-import { ErrorCode, KubemuxError } from '../errors.js';
+import { ErrorCode, KubemuxError, abortError } from '../errors.js';
 import {
   DEFAULT_INITIAL_WINDOW_BYTES,
   FLAG_FIN,
@@ -106,6 +106,24 @@ export interface OpenStreamOptions {
   readonly timeoutMs?: number;
   /** Send FIN with the SYN_STREAM (we will send nothing on this stream). */
   readonly fin?: boolean;
+  /**
+   * Aborts the open: the stream is reset (RST_STREAM CANCEL), as at the deadline, and the call
+   * rejects with ERR_ABORTED (`name` `'AbortError'`, the signal's reason as `cause`; a
+   * KubemuxError reason as it is). An aborted signal sends nothing. No effect once the peer has
+   * replied.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@link SpdySession.ping}. */
+export interface PingOptions {
+  /** Deadline for the answer, ms. Default: the session's pingTimeoutMs. */
+  readonly timeoutMs?: number;
+  /**
+   * Aborts the wait: the call rejects with ERR_ABORTED (as {@link OpenStreamOptions.signal}). The
+   * PING already sent stays sent; a late answer is ignored.
+   */
+  readonly signal?: AbortSignal;
 }
 
 type SessionState = 'open' | 'draining' | 'closed';
@@ -247,8 +265,9 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
   /**
    * Opens a stream: registers it, sends SYN_STREAM and resolves once the peer's SYN_REPLY
    * arrives. Fails with ERR_STREAM_RESET / ERR_STREAM_REFUSED if the peer resets it,
-   * ERR_STREAM_OPEN_TIMEOUT after the deadline (the stream is then reset), ERR_SESSION_DRAINING,
-   * ERR_STREAM_IDS_EXHAUSTED, ERR_STREAM_LIMIT or ERR_SESSION_CLOSED.
+   * ERR_STREAM_OPEN_TIMEOUT after the deadline (the stream is then reset), ERR_ABORTED when
+   * `signal` aborts first (likewise), ERR_SESSION_DRAINING, ERR_STREAM_IDS_EXHAUSTED,
+   * ERR_STREAM_LIMIT or ERR_SESSION_CLOSED.
    */
   openStream(
     headers: HeaderBlock | Readonly<Record<string, string | readonly string[]>>,
@@ -256,6 +275,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
   ): Promise<SpdyStream> {
     const block = headers instanceof Map ? headers : headerBlockFrom(headers);
     const timeoutMs = options.timeoutMs ?? this.options.streamOpenTimeoutMs;
+    const signal = options.signal;
+    if (signal?.aborted === true) return Promise.reject(abortError(signal, 'stream', 'opening a stream'));
     if (this.#state === 'closed') return Promise.reject(this.#closedError());
     if (this.#state === 'draining') {
       const code = this.#nextStreamId > MAX_STREAM_ID ? ErrorCode.STREAM_IDS_EXHAUSTED : ErrorCode.SESSION_DRAINING;
@@ -271,17 +292,35 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     this.#nextStreamId += 2;
     const stream = this.#createStream(id, 'local', block);
     return new Promise<SpdyStream>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      // Whoever settles the open (the reply, a reset, GOAWAY, the close) goes through these, so
+      // the abort listener never outlives it.
+      const onAbort = (): void => giveUp(abortError(signal!, 'stream', `opening stream ${id}`));
+      const settled = (): void => signal?.removeEventListener('abort', onAbort);
+      // The deadline and the abort: the stream is reset and the open fails with `error`.
+      const giveUp = (error: KubemuxError): void => {
         this.#pendingOpens.delete(id);
+        clearTimeout(timer);
+        settled();
         this.#resetStream(stream, RstStatus.CANCEL);
-        const error = new KubemuxError(ErrorCode.STREAM_OPEN_TIMEOUT, 'stream', `no SYN_REPLY for stream ${id} within ${timeoutMs} ms`, {
-          streamId: id,
-        });
         stream.destroy(error);
         reject(error);
+      };
+      const timer = setTimeout(() => {
+        giveUp(new KubemuxError(ErrorCode.STREAM_OPEN_TIMEOUT, 'stream', `no SYN_REPLY for stream ${id} within ${timeoutMs} ms`, { streamId: id }));
       }, timeoutMs);
       timer.unref();
-      this.#pendingOpens.set(id, { resolve, reject, timer });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pendingOpens.set(id, {
+        resolve: (opened) => {
+          settled();
+          resolve(opened);
+        },
+        reject: (error) => {
+          settled();
+          reject(error);
+        },
+        timer,
+      });
       const flags = options.fin === true ? FLAG_FIN : 0;
       if (flags & FLAG_FIN) stream.localFin = true;
       // Registered above, sent here, in the same synchronous step: ids reach the wire in order.
@@ -291,10 +330,18 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     });
   }
 
-  /** Sends a PING and resolves to the round-trip time in ms; ERR_PING_TIMEOUT after the deadline. */
-  ping(timeoutMs: number = this.options.pingTimeoutMs): Promise<number> {
+  /**
+   * Sends a PING and resolves to the round-trip time in ms; ERR_PING_TIMEOUT after the deadline,
+   * ERR_ABORTED when `signal` aborts first, ERR_SESSION_CLOSED.
+   */
+  ping(options: PingOptions = {}): Promise<number> {
+    if (typeof options !== 'object' || options === null) {
+      return Promise.reject(new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `ping takes an options object ({ timeoutMs, signal }), got ${typeof options}`));
+    }
+    const { timeoutMs = this.options.pingTimeoutMs, signal } = options;
+    if (signal?.aborted === true) return Promise.reject(abortError(signal, 'session', 'the ping'));
     if (this.#state === 'closed') return Promise.reject(this.#closedError());
-    return this.#pings.ping(timeoutMs).then((rttMs) => {
+    return this.#pings.ping(timeoutMs, signal).then((rttMs) => {
       this.emit('ping', rttMs);
       return rttMs;
     });

@@ -9,9 +9,11 @@
  */
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { ErrorCode, KubemuxError } from '../errors.js';
-import { connectionFactory } from './connect.js';
-import { requestUrl, type ServerTarget } from './request-target.js';
+import type { Duplex } from 'node:stream';
+import { ErrorCode, KubemuxError, abortError } from '../errors.js';
+import { firstError, integerError, signalError, timeoutError } from './arguments.js';
+import { connectionFactory, type ConnectionFactory } from './connect.js';
+import { requestUrl, targetError, type ServerTarget } from './request-target.js';
 import { kubernetesStatusMessage, requestError } from './upgrade-errors.js';
 
 /** Options of {@link apiGet}. */
@@ -20,7 +22,10 @@ export interface ApiGetOptions {
   readonly timeoutMs?: number;
   /** A body larger than this fails the request, bytes. Default 16 MiB. */
   readonly maxBodyBytes?: number;
-  /** Aborts the request (rejects with the signal's reason). */
+  /**
+   * Aborts the request: it rejects with ERR_ABORTED (`name` `'AbortError'`, the signal's reason as
+   * `cause`; a KubemuxError reason as it is) and its connection is destroyed.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -38,13 +43,18 @@ export interface ApiResponse {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+const MAX_MAX_BODY_BYTES = 2 ** 30;
 
 /**
  * `GET path` (with its query) on the target's API server, `Accept: application/json`. Rejects
- * with ERR_CONNECT_FAILED, ERR_TLS or ERR_TIMEOUT (transport), ERR_TRANSPORT_CLOSED when the
- * body is cut short or exceeds `maxBodyBytes`.
+ * (never throws) with ERR_CONNECT_FAILED, ERR_TLS or ERR_TIMEOUT (transport), ERR_PROTOCOL when
+ * the answer is not HTTP, ERR_TRANSPORT_CLOSED when the body is cut short or exceeds
+ * `maxBodyBytes`, ERR_ABORTED (the signal), ERR_INVALID_ARGUMENT (usage) for a bad server URL,
+ * proxy URL or option.
  */
 export function apiGet(target: ServerTarget, path: string, options: ApiGetOptions = {}): Promise<ApiResponse> {
+  const bad = options.maxBodyBytes === undefined ? undefined : integerError('maxBodyBytes', options.maxBodyBytes, 0, MAX_MAX_BODY_BYTES);
+  if (bad !== undefined) return Promise.reject(bad);
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   return sendGet<ApiResponse>(target, path, options, 'no complete answer', (response, exchange) => {
     readBody(response, maxBodyBytes, exchange, (text) => exchange.settle(undefined, answer(response.statusCode ?? 0, text)));
@@ -63,7 +73,7 @@ export interface ApiWatchOptions {
   readonly timeoutMs?: number;
   /** An event (one line) larger than this, or an error body larger than this, fails the watch, bytes. Default 16 MiB. */
   readonly maxEventBytes?: number;
-  /** Ends the watch (rejects with the signal's reason). */
+  /** Ends the watch: it rejects with ERR_ABORTED (as apiGet's signal). */
   readonly signal?: AbortSignal;
   /** Called once the server has answered 2xx, before any event: the watch is in place. */
   readonly onOpen?: () => void;
@@ -90,6 +100,8 @@ export interface ApiWatchResult {
  * An exception thrown by `onEvent` or `onOpen` rejects with that exception.
  */
 export function apiWatch(target: ServerTarget, path: string, onEvent: (event: WatchEvent) => boolean | void, options: ApiWatchOptions = {}): Promise<ApiWatchResult> {
+  const bad = options.maxEventBytes === undefined ? undefined : integerError('maxEventBytes', options.maxEventBytes, 0, MAX_MAX_BODY_BYTES);
+  if (bad !== undefined) return Promise.reject(bad);
   const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_BODY_BYTES;
   return sendGet<ApiWatchResult>(target, path, options, 'no answer', (response, exchange) => {
     const status = response.statusCode ?? 0;
@@ -188,30 +200,44 @@ function sendGet<T>(
   deadlineText: string,
   onResponse: (response: IncomingMessage, exchange: Exchange<T>) => void,
 ): Promise<T> {
-  const url = requestUrl(target.server, path);
-  const secure = url.protocol === 'https:';
-  if (!secure && url.protocol !== 'http:') {
-    return Promise.reject(new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `server URL must be http: or https:, got ${url.protocol}`));
+  let url: URL;
+  let connect: ConnectionFactory;
+  // Stops a connect under way when the request fails first (see sendUpgradeRequest).
+  const abandonConnect = new AbortController();
+  try {
+    const bad = firstError(targetError(target), timeoutError('timeoutMs', options.timeoutMs), signalError(options.signal));
+    if (bad !== undefined) throw bad;
+    url = requestUrl(target.server, path);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `server URL must be http: or https:, got ${url.protocol}`);
+    }
+    connect = connectionFactory(target, { signal: abandonConnect.signal });
+  } catch (error) {
+    return Promise.reject(error);
   }
+  const what = `GET ${url.pathname}`;
+  const signal = options.signal;
+  if (signal?.aborted === true) return Promise.reject(abortError(signal, 'transport', what));
+  const secure = url.protocol === 'https:';
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const where = url.host;
   return new Promise<T>((resolve, reject) => {
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
+    let socket: Duplex | undefined;
     const exchange: Exchange<T> = {
       settle(error, value) {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        options.signal?.removeEventListener('abort', aborted);
-        if (error === undefined) {
-          // A watch stopped early still has its stream open; a finished answer has nothing left.
-          request.destroy();
-          resolve(value as T);
-        } else {
-          request.destroy();
-          reject(error);
-        }
+        signal?.removeEventListener('abort', aborted);
+        // One connection per request: whatever became of it (a finished answer, a watch stopped
+        // early, a failure), it is closed now, even when Node detached it from the request.
+        abandonConnect.abort();
+        request.destroy();
+        socket?.destroy();
+        if (error === undefined) resolve(value as T);
+        else reject(error);
       },
       get settled() {
         return settled;
@@ -222,22 +248,20 @@ function sendGet<T>(
       pathname: url.pathname,
       where,
     };
-    const aborted = (): void => exchange.settle(options.signal!.reason instanceof Error ? options.signal!.reason : new Error('aborted'));
+    const aborted = (): void => exchange.settle(abortError(signal!, 'transport', what));
     const request = (secure ? https : http).request(url, {
       method: 'GET',
-      createConnection: connectionFactory(target) as unknown as http.RequestOptions['createConnection'],
+      createConnection: connect as unknown as http.RequestOptions['createConnection'],
       headers: { ...target.headers, Accept: 'application/json' },
     });
-    let connected = false;
-    request.once('socket', () => {
-      connected = true;
+    request.once('socket', (connected: Duplex) => {
+      socket = connected;
     });
-    request.on('error', (error) => exchange.settle(requestError(error, where, connected, ErrorCode.TRANSPORT_CLOSED)));
+    request.on('error', (error) => exchange.settle(requestError(error, where, socket !== undefined, what)));
     request.on('response', (response) => onResponse(response, exchange));
-    timer = setTimeout(() => exchange.settle(new KubemuxError(ErrorCode.TIMEOUT, 'transport', `GET ${url.pathname} on ${where}: ${deadlineText} within ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(() => exchange.settle(new KubemuxError(ErrorCode.TIMEOUT, 'transport', `${what} on ${where}: ${deadlineText} within ${timeoutMs} ms`)), timeoutMs);
     timer.unref();
-    if (options.signal?.aborted === true) return aborted();
-    options.signal?.addEventListener('abort', aborted, { once: true });
+    signal?.addEventListener('abort', aborted, { once: true });
     request.end();
   });
 }

@@ -18,8 +18,8 @@ import https from 'node:https';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { ErrorCode, KubemuxError } from '../errors.js';
-import type { ServerTarget, UpgradeTarget } from './request-target.js';
+import { ErrorCode, KubemuxError, abortError } from '../errors.js';
+import { parseServerUrl, type ServerTarget, type UpgradeTarget } from './request-target.js';
 import { connectError } from './upgrade-errors.js';
 
 /** The `createConnection` option of http.request, in its callback form. */
@@ -37,13 +37,23 @@ interface ProxyPlan {
   readonly authorization: string | undefined;
 }
 
+/** Options of {@link connectionFactory}. */
+export interface ConnectionFactoryOptions {
+  /**
+   * Abandons a connect under way: whatever it opened (TCP, TLS, the proxy's CONNECT) is destroyed
+   * at once. The requester aborts it when it gives up (its deadline, its caller's signal), since
+   * http.request has no way to cancel a connection factory that has not called back yet.
+   */
+  readonly signal?: AbortSignal;
+}
+
 /**
  * A connection factory for `target`: a fresh socket per call, never pooled. Accepts a full
  * {@link UpgradeTarget} or a {@link ServerTarget} (the path plays no part in connecting).
- * Throws ERR_INVALID_ARGUMENT (usage) for a proxy URL it cannot use.
+ * Throws ERR_INVALID_ARGUMENT (usage) for a server or proxy URL it cannot use.
  */
-export function connectionFactory(target: UpgradeTarget | ServerTarget): ConnectionFactory {
-  const url = new URL(target.server);
+export function connectionFactory(target: UpgradeTarget | ServerTarget, options: ConnectionFactoryOptions = {}): ConnectionFactory {
+  const url = parseServerUrl(target.server);
   const secure = url.protocol === 'https:';
   const host = bareHost(url.hostname);
   const port = Number(url.port || (secure ? 443 : 80));
@@ -56,6 +66,10 @@ export function connectionFactory(target: UpgradeTarget | ServerTarget): Connect
     ...(net.isIP(host) === 0 ? { servername: host } : {}),
     ALPNProtocols: ['http/1.1'],
     ...target.tls,
+    // Always a boolean: left out (or undefined), Node would take NODE_TLS_REJECT_UNAUTHORIZED from
+    // the environment, and `=0` there would silently turn verification off. Only the caller's
+    // explicit `false` (the kubeconfig's insecure-skip-tls-verify) does.
+    rejectUnauthorized: target.tls?.rejectUnauthorized !== false,
   });
 
   return (_options, callback) => {
@@ -67,6 +81,7 @@ export function connectionFactory(target: UpgradeTarget | ServerTarget): Connect
       if (finished) return;
       finished = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', abandoned);
       for (const each of sockets) each.off('error', failed);
       if (error === null) {
         // From here on, errors belong to whoever holds the socket (http.request, then the session).
@@ -90,9 +105,16 @@ export function connectionFactory(target: UpgradeTarget | ServerTarget): Connect
     };
     const timer = setTimeout(() => {
       const through = proxy === undefined ? '' : ` through proxy ${proxy.shown}`;
-      finish(Object.assign(new Error(`connect to ${url.host}${through} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+      finish(new KubemuxError(ErrorCode.TIMEOUT, 'transport', `connecting to ${url.host}${through} timed out after ${timeoutMs} ms`));
     }, timeoutMs);
     timer.unref();
+    const signal = options.signal;
+    const abandoned = (): void => finish(abortError(signal!, 'transport', `connecting to ${url.host}`));
+    if (signal?.aborted === true) {
+      process.nextTick(abandoned);
+      return undefined;
+    }
+    signal?.addEventListener('abort', abandoned, { once: true });
 
     const startTls = (tunnel?: net.Socket): void => {
       const socket = track(tls.connect({ ...tlsOptions(), ...(tunnel === undefined ? {} : { socket: tunnel }) }));
@@ -132,6 +154,8 @@ function openTunnel(proxy: ProxyPlan, authority: string, failed: (error: Error) 
     agent: false,
     headers: { Host: authority, ...(proxy.authorization === undefined ? {} : { 'Proxy-Authorization': proxy.authorization }) },
     ...(proxy.secure && net.isIP(proxy.host) === 0 ? { servername: proxy.host } : {}),
+    // Explicit, so that NODE_TLS_REJECT_UNAUTHORIZED=0 cannot turn off the proxy's verification.
+    ...(proxy.secure ? { rejectUnauthorized: true } : {}),
   });
   request.on('error', (error) => failed(connectError(error, `proxy ${proxy.shown}`)));
   // Node reports every answer to CONNECT as 'connect', whatever its status.
@@ -174,10 +198,17 @@ function parseProxy(value: string | URL): ProxyPlan {
     );
   }
   const secure = url.protocol === 'https:';
-  const authorization =
-    url.username === '' && url.password === ''
-      ? undefined
-      : `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`, 'utf8').toString('base64')}`;
+  let authorization: string | undefined;
+  if (url.username !== '' || url.password !== '') {
+    let credentials: string;
+    try {
+      credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    } catch {
+      // A URIError quotes nothing, but the value is a credential all the same: not repeated.
+      throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', 'the proxy URL has a bad percent-escape in its user name or password');
+    }
+    authorization = `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`;
+  }
   return { secure, host: bareHost(url.hostname), port: Number(url.port || (secure ? 443 : 80)), shown: url.host, authorization };
 }
 
@@ -194,14 +225,15 @@ export type ProxyEnvironment = Readonly<Record<string, string | undefined>>;
  * `http.ProxyFromEnvironment` (and so kubectl) decides it: `HTTPS_PROXY` for https servers and
  * `HTTP_PROXY` for http ones (upper case first, then lower case; no fallback from one to the
  * other), unless `NO_PROXY` matches. Requests to `localhost` and loopback addresses never use
- * the environment's proxy. Returns the proxy URL (credentials included) or undefined.
+ * the environment's proxy. Returns the proxy URL (credentials included) or undefined. Throws
+ * ERR_INVALID_ARGUMENT (usage) for a server that is not a URL.
  *
  * `NO_PROXY` is a comma-separated list of: `*` (no proxy at all); IP addresses and CIDR ranges;
  * domain names, which match the name and its subdomains (`example.com`), or only subdomains
  * with a leading dot or `*.` (`.example.com`); each optionally with `:port`.
  */
 export function proxyFromEnvironment(server: string | URL, env: ProxyEnvironment = process.env): string | undefined {
-  const url = new URL(server);
+  const url = parseServerUrl(server);
   const secure = url.protocol === 'https:';
   const proxy = secure ? firstSet(env, 'HTTPS_PROXY', 'https_proxy') : firstSet(env, 'HTTP_PROXY', 'http_proxy');
   if (proxy === undefined) return undefined;

@@ -13,7 +13,8 @@
  *      and are reported as they are.
  *
  * Errors that are not about the upgrade itself never fall back: a connect, TLS or proxy failure,
- * a deadline, a connection closed before answering, and anything after a successful upgrade. v4
+ * a deadline, a connection closed before answering, an answer that is not HTTP at all (another
+ * service on the port: ERR_PROTOCOL), an abort, and anything after a successful upgrade. v4
  * is the last resort and sends nothing at dial time (each pair is its own upgrade, which makes the
  * runtime dial the pod), so its first pair tells whether it works.
  *
@@ -21,7 +22,7 @@
  * server go straight to it; when the remembered protocol's upgrade is refused later (the server
  * changed), it negotiates again.
  */
-import { ErrorCode, KubemuxError, isKubemuxError } from '../errors.js';
+import { ErrorCode, KubemuxError, abortError, isKubemuxError } from '../errors.js';
 import type { SpdySessionOptions } from '../session/index.js';
 import {
   PORT_FORWARD_PROTOCOLS,
@@ -31,8 +32,9 @@ import {
 import type { UpgradeTarget } from './request-target.js';
 import { SpdyPortForwardConnection } from './spdy-port-forward.js';
 import { dialSpdy } from './spdy-upgrade.js';
+import { signalError } from './arguments.js';
 import { dialWebSocketTunnel, type WebSocketTunnelOptions } from './websocket-tunnel.js';
-import { WebSocketV4Connection, type WebSocketV4Options } from './websocket-v4.js';
+import { dialWebSocketV4, type WebSocketV4Options } from './websocket-v4.js';
 
 /** A protocol to force, or `'auto'` for kubectl's negotiation with the v4 last resort. */
 export type PortForwardProtocolChoice = 'auto' | PortForwardProtocol;
@@ -49,12 +51,35 @@ export interface PortForwardDialOptions {
   readonly v4?: WebSocketV4Options;
 }
 
+/** Options of one dial ({@link dialPortForward}, {@link dialProtocol}, {@link negotiatePortForward}): the dial options and the call's signal. */
+export interface DialPortForwardOptions extends PortForwardDialOptions {
+  /**
+   * Aborts the dial, negotiation included: it rejects with ERR_ABORTED (`name` `'AbortError'`,
+   * the signal's reason as `cause`; a KubemuxError reason as it is), leaves no socket open and
+   * tries no further protocol. An aborted signal sends nothing. No effect on the connection
+   * once it is returned.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@link PortForwardDialer.dial}. */
+export interface PortForwardDialerDialOptions {
+  /** Aborts this dial, as {@link DialPortForwardOptions.signal}. */
+  readonly signal?: AbortSignal;
+  /**
+   * Where this dial goes instead of the dialer's target: the same API server with fresh
+   * credentials, or the pod that replaced the old one. The protocol found is kept (a server does
+   * not change its protocols between two dials; a refusal negotiates again).
+   */
+  readonly target?: UpgradeTarget;
+}
+
 /** The outcome of one negotiation: the connection, and every protocol tried on the way, in order. */
 export interface NegotiatedConnection {
   readonly connection: PortForwardConnection;
   /** The protocols tried, the last one being `connection.protocol`; earlier ones were refused. */
   readonly attempted: readonly PortForwardProtocol[];
-  /** Why each earlier protocol was passed over, in the order of `attempted`. */
+  /** Why each earlier protocol was passed over, in the order of `attempted` (each message names its upgrade). */
   readonly refusals: readonly KubemuxError[];
 }
 
@@ -69,15 +94,23 @@ export function isUpgradeFailure(error: unknown): error is KubemuxError {
   return isKubemuxError(error, ErrorCode.UPGRADE_REFUSED) || isKubemuxError(error, ErrorCode.UPGRADE_INVALID);
 }
 
-/** Dials exactly one protocol; no fallback. */
-export async function dialProtocol(target: UpgradeTarget, protocol: PortForwardProtocol, options: PortForwardDialOptions = {}): Promise<PortForwardConnection> {
+/** Dials exactly one protocol; no fallback. Fails as {@link dialPortForward}. */
+export async function dialProtocol(target: UpgradeTarget, protocol: PortForwardProtocol, options: DialPortForwardOptions = {}): Promise<PortForwardConnection> {
+  const signal = options.signal === undefined ? {} : { signal: options.signal };
   switch (protocol) {
     case 'spdy':
-      return new SpdyPortForwardConnection(await dialSpdy(target, options.session), 'spdy');
+      return new SpdyPortForwardConnection(await dialSpdy(target, { ...(options.session === undefined ? {} : { session: options.session }), ...signal }), 'spdy');
     case 'websocket-tunnel':
-      return new SpdyPortForwardConnection(await dialWebSocketTunnel(target, options.session, options.tunnel), 'websocket-tunnel');
+      return new SpdyPortForwardConnection(
+        await dialWebSocketTunnel(target, {
+          ...(options.session === undefined ? {} : { session: options.session }),
+          ...(options.tunnel === undefined ? {} : { tunnel: options.tunnel }),
+          ...signal,
+        }),
+        'websocket-tunnel',
+      );
     case 'websocket-v4':
-      return new WebSocketV4Connection(target, options.v4);
+      return dialWebSocketV4(target, { ...options.v4, ...signal });
     default:
       throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `unknown port-forward protocol ${JSON.stringify(protocol)}; expected one of auto, ${PORT_FORWARD_PROTOCOLS.join(', ')}`);
   }
@@ -89,13 +122,17 @@ export async function dialProtocol(target: UpgradeTarget, protocol: PortForwardP
  */
 export async function negotiatePortForward(
   target: UpgradeTarget,
-  options: PortForwardDialOptions = {},
+  options: DialPortForwardOptions = {},
   order: readonly PortForwardProtocol[] = PORT_FORWARD_PROTOCOLS,
 ): Promise<NegotiatedConnection> {
+  const bad = signalError(options.signal);
+  if (bad !== undefined) throw bad;
   const attempted: PortForwardProtocol[] = [];
   const refusals: KubemuxError[] = [];
   for (let i = 0; i < order.length; i++) {
     const protocol = order[i]!;
+    // An abort between two attempts stops the negotiation there (each dial checks it too).
+    if (options.signal?.aborted === true) throw abortError(options.signal, 'transport', 'the port-forward dial');
     attempted.push(protocol);
     try {
       const connection = await dialProtocol(target, protocol, options);
@@ -115,9 +152,10 @@ export async function negotiatePortForward(
  * Dials a port-forward connection to `target` (the pod's portforward path): the protocol of
  * `options.protocol`, or kubectl's negotiation for `'auto'` (the default). Fails with the
  * transport's error (ERR_CONNECT_FAILED, ERR_TLS, ERR_TIMEOUT, ERR_UPGRADE_REFUSED with the
- * server's message, ...) or ERR_INVALID_ARGUMENT (usage).
+ * server's message, ERR_PROTOCOL when the server does not speak HTTP, ...), ERR_ABORTED (the
+ * signal) or ERR_INVALID_ARGUMENT (usage).
  */
-export async function dialPortForward(target: UpgradeTarget, options: PortForwardDialOptions = {}): Promise<PortForwardConnection> {
+export async function dialPortForward(target: UpgradeTarget, options: DialPortForwardOptions = {}): Promise<PortForwardConnection> {
   const choice = options.protocol ?? 'auto';
   if (choice === 'auto') return (await negotiatePortForward(target, options)).connection;
   return dialProtocol(target, choice, options);
@@ -152,19 +190,23 @@ export class PortForwardDialer {
   }
 
   /** Dials a new connection (see the class comment). Fails as {@link dialPortForward}. */
-  async dial(): Promise<PortForwardConnection> {
+  async dial(options: PortForwardDialerDialOptions = {}): Promise<PortForwardConnection> {
+    const bad = signalError(options.signal);
+    if (bad !== undefined) throw bad;
+    const target = options.target ?? this.target;
+    const dialOptions: DialPortForwardOptions = options.signal === undefined ? this.#options : { ...this.#options, signal: options.signal };
     const forced = (this.#options.protocol ?? 'auto') !== 'auto';
     const remembered = this.#remembered;
-    if (forced) return dialProtocol(this.target, remembered!, this.#options);
+    if (forced) return dialProtocol(target, remembered!, dialOptions);
     if (remembered !== undefined) {
       try {
-        return await dialProtocol(this.target, remembered, this.#options);
+        return await dialProtocol(target, remembered, dialOptions);
       } catch (error) {
         if (!isUpgradeFailure(error)) throw error;
         this.#remembered = undefined;
       }
     }
-    const { connection } = await negotiatePortForward(this.target, this.#options);
+    const { connection } = await negotiatePortForward(target, dialOptions);
     this.#remembered = connection.protocol;
     return connection;
   }

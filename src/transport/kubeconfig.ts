@@ -21,7 +21,7 @@
 import { readFile } from 'node:fs/promises';
 import { inspect } from 'node:util';
 import type { ConnectionOptions } from 'node:tls';
-import { ErrorCode, KubemuxError } from '../errors.js';
+import { ErrorCode, KubemuxError, abortError } from '../errors.js';
 import { apiGet, type ApiGetOptions, type ApiResponse } from './api-request.js';
 import { proxyFromEnvironment, type ProxyEnvironment } from './connect.js';
 import type { ServerTarget } from './request-target.js';
@@ -162,7 +162,11 @@ export async function fromKubeConfig(options: FromKubeConfigOptions = {}): Promi
     cluster: cluster.name,
     user: user?.name,
     refresh: authenticate,
-    get: async (path, getOptions) => apiGet(await authenticate(), path, getOptions),
+    get: async (path, getOptions = {}) => {
+      // An aborted signal sends nothing, authentication (an exec plugin) included.
+      if (getOptions.signal?.aborted === true) throw abortError(getOptions.signal, 'transport', `GET ${path}`);
+      return apiGet(await authenticate(), path, getOptions);
+    },
   };
   return redacted(connection);
 }
@@ -175,7 +179,8 @@ async function loadKubeConfig(path: string | undefined): Promise<KubeConfigLike>
     if (path !== undefined) config.loadFromFile(path);
     else config.loadFromDefault();
   } catch (error) {
-    throw usage(`cannot load the kubeconfig${path === undefined ? '' : ` ${path}`}: ${loadErrorText(error)}`, error);
+    const text = loadErrorText(error);
+    throw usage(`cannot load the kubeconfig${path === undefined ? '' : ` ${path}`}: ${text}`, cleanCause(error, text));
   }
   if (path === undefined && isPlaceholder(config)) {
     throw usage('no kubeconfig found: set KUBECONFIG, create ~/.kube/config, or pass kubeconfigPath or kubeConfig');
@@ -300,7 +305,8 @@ async function withCredentials(base: ServerTarget, config: KubeConfigLike, user:
     if (typeof applyOptions === 'function') await (applyOptions as (options: object) => Promise<void>).call(config, applied);
     else await config.applyToHTTPSOptions(applied);
   } catch (error) {
-    throw usage(`authenticating as user ${JSON.stringify(user.name)} failed: ${authErrorText(error)}`, error instanceof SyntaxError ? undefined : error);
+    const text = authErrorText(error);
+    throw usage(`authenticating as user ${JSON.stringify(user.name)} failed: ${text}`, cleanCause(error, text));
   }
 
   const headers: Record<string, string> = {};
@@ -331,6 +337,24 @@ function authErrorText(error: unknown): string {
   if (error instanceof SyntaxError) return 'the exec plugin did not print an ExecCredential as JSON';
   const text = error instanceof Error ? error.message.trim() : String(error);
   return text === '' ? 'no reason given (an exec plugin that exited non-zero without writing to stderr?)' : text.slice(0, 1000);
+}
+
+/**
+ * What an error from loading a kubeconfig or authenticating keeps as its `cause`: a plain Error
+ * with the original's name, errno code and `text` (the message kubemux built, already free of
+ * the file's contents), and nothing else. The original must not be kept: a YAML parser's error
+ * carries the whole file (`mark.buffer`) and quotes the lines around the fault, a spawn error the
+ * plugin's arguments (`spawnargs`), a JSON error the plugin's output; `util.inspect(error)` would
+ * print them all, credentials included.
+ */
+function cleanCause(error: unknown, text: string): Error | undefined {
+  // A plugin's output that is not JSON: nothing about it is worth keeping beyond the message.
+  if (error instanceof SyntaxError) return undefined;
+  const clean = new Error(text);
+  if (error instanceof Error) clean.name = error.name;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') Object.assign(clean, { code });
+  return clean;
 }
 
 function usage(message: string, cause?: unknown): KubemuxError {

@@ -18,7 +18,8 @@
 import type { EventEmitter } from 'eventemitter3';
 import type { Duplex } from 'node:stream';
 import { ErrorCode, KubemuxError } from '../errors.js';
-import type { DrainReason, SessionStats } from '../session/index.js';
+import type { DrainReason, PingOptions, SessionStats } from '../session/index.js';
+import { firstError, integerError, signalError, timeoutError } from './arguments.js';
 
 /** The wire protocol of a {@link PortForwardConnection}. */
 export type PortForwardProtocol = 'spdy' | 'websocket-tunnel' | 'websocket-v4';
@@ -36,9 +37,10 @@ export const MAX_ERROR_TEXT_BYTES = 64 * 1024;
 export interface OpenPortStreamsOptions {
   /**
    * Deadline for the server to accept the pair, ms: both SYN_REPLYs over SPDY (the pair fails with
-   * ERR_STREAM_OPEN_TIMEOUT, scope 'stream', and the connection goes on), the connect and the
-   * WebSocket upgrade for v4 (also ERR_STREAM_OPEN_TIMEOUT). Default: the session's
-   * `streamOpenTimeoutMs` (SPDY), or the target's connect and upgrade deadlines (v4).
+   * ERR_STREAM_OPEN_TIMEOUT, scope 'stream', and the connection goes on); for v4 the connect, the
+   * WebSocket upgrade and the port prefix on both channels (also ERR_STREAM_OPEN_TIMEOUT).
+   * Default: the session's `streamOpenTimeoutMs` (SPDY), or the target's connect and upgrade
+   * deadlines (v4; the prefix must then follow the 101 within `upgradeTimeoutMs`).
    */
   readonly timeoutMs?: number;
   /**
@@ -166,8 +168,9 @@ export interface PortForwardConnection extends EventEmitter<PortForwardConnectio
 
   /**
    * Measures liveness; resolves with the round-trip time in ms, or fails with ERR_PING_TIMEOUT
-   * after `timeoutMs` (default: the session's `pingTimeoutMs`, 30 s). A timeout means the caller
-   * should treat the connection as dead (destroy it; a replacement layer dials anew).
+   * after `timeoutMs` (default: the session's `pingTimeoutMs`, 30 s), ERR_ABORTED when `signal`
+   * aborts first. A timeout means the caller should treat the connection as dead (destroy it; a
+   * replacement layer dials anew). A bad option is ERR_INVALID_ARGUMENT (usage).
    *
    * - `'spdy'`: a SPDY PING, echoed by the container runtime: it tests the whole path.
    * - `'websocket-tunnel'`: the same SPDY PING inside the tunnel, as kubectl does (a WebSocket
@@ -178,7 +181,7 @@ export interface PortForwardConnection extends EventEmitter<PortForwardConnectio
    *   WebSocket open there is nothing to test, {@link canPing} is false and ping() fails with
    *   ERR_INVALID_ARGUMENT (usage): the next pair's upgrade is the only real probe.
    */
-  ping(timeoutMs?: number): Promise<number>;
+  ping(options?: PingOptions): Promise<number>;
 
   /** Whether {@link ping} can measure anything now: false once closed, and for v4 while no WebSocket is open. */
   readonly canPing: boolean;
@@ -206,19 +209,27 @@ export interface PortForwardConnection extends EventEmitter<PortForwardConnectio
 }
 
 /**
- * The usage error for bad {@link PortForwardConnection.openPortStreams} arguments (a port outside
- * 1..65535, a timeout that is not a positive number of ms), or undefined when they are good.
+ * The usage error for bad {@link PortForwardConnection.openPortStreams} arguments (a port that is
+ * not an integer in 1..65535, a timeout that is not an integer number of ms in 1..2^31-1, a signal
+ * that is not an AbortSignal), or undefined when they are good.
  * @internal
  */
-export function openArgumentsError(port: number, options: OpenPortStreamsOptions): KubemuxError | undefined {
-  if (!Number.isInteger(port) || port < 1 || port > 0xffff) {
-    return new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `port ${String(port)} is outside 1..65535`);
+export function openArgumentsError(port: unknown, options: OpenPortStreamsOptions): KubemuxError | undefined {
+  if (typeof options !== 'object' || options === null) {
+    return new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `openPortStreams takes an options object ({ timeoutMs, signal }), got ${typeof options}`);
   }
-  const timeoutMs = options.timeoutMs;
-  if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= 2 ** 31 - 1)) {
-    return new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `timeoutMs ${String(timeoutMs)} is outside 1..${2 ** 31 - 1}`);
+  return firstError(integerError('port', port, 1, 0xffff), timeoutError('timeoutMs', options.timeoutMs), signalError(options.signal));
+}
+
+/**
+ * The usage error for bad {@link PortForwardConnection.ping} options, or undefined.
+ * @internal
+ */
+export function pingArgumentsError(options: PingOptions): KubemuxError | undefined {
+  if (typeof options !== 'object' || options === null) {
+    return new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `ping takes an options object ({ timeoutMs, signal }), got ${typeof options}`);
   }
-  return undefined;
+  return firstError(timeoutError('timeoutMs', options.timeoutMs), signalError(options.signal));
 }
 
 /**

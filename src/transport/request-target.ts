@@ -3,6 +3,8 @@
  * and TLS material. Built from a kubeconfig by the kubeconfig module, or by hand in tests.
  */
 import type { ConnectionOptions } from 'node:tls';
+import { ErrorCode, KubemuxError } from '../errors.js';
+import { firstError, timeoutError } from './arguments.js';
 
 /** Everything needed to send a port-forward upgrade request: server, path, auth headers, TLS, proxy, deadlines. */
 export interface UpgradeTarget {
@@ -12,7 +14,11 @@ export interface UpgradeTarget {
   readonly path: string;
   /** Extra request headers: authentication, user agent. Never logged. */
   readonly headers?: Readonly<Record<string, string>>;
-  /** TLS options for https servers (ca, cert, key, servername, rejectUnauthorized). */
+  /**
+   * TLS options for https servers (ca, cert, key, servername, rejectUnauthorized). The server's
+   * certificate is verified unless `rejectUnauthorized` is `false` here, whatever
+   * `NODE_TLS_REJECT_UNAUTHORIZED` says.
+   */
   readonly tls?: ConnectionOptions;
   /** Deadline for the TCP (and TLS) connection, ms. Default 30,000. */
   readonly connectTimeoutMs?: number;
@@ -38,10 +44,11 @@ export type ServerTarget = Omit<UpgradeTarget, 'path'>;
 /**
  * The URL a request for `path` goes to. The server URL's own path is kept as a prefix, because
  * some API servers sit behind one (Rancher's `https://host/k8s/clusters/c-xxxxx`, kubectl keeps
- * it too); `new URL(path, server)` alone would drop it.
+ * it too); `new URL(path, server)` alone would drop it. Throws ERR_INVALID_ARGUMENT (usage) for
+ * a server that is not a URL (the message does not repeat it: it may hold credentials).
  */
 export function requestUrl(server: string | URL, path: string): URL {
-  const url = new URL(server);
+  const url = parseServerUrl(server);
   const prefix = url.pathname.replace(/\/+$/, '');
   const queryAt = path.indexOf('?');
   const pathname = queryAt === -1 ? path : path.slice(0, queryAt);
@@ -51,6 +58,21 @@ export function requestUrl(server: string | URL, path: string): URL {
   url.search = queryAt === -1 ? '' : path.slice(queryAt);
   url.hash = '';
   return url;
+}
+
+/** `server` as a URL; ERR_INVALID_ARGUMENT (usage) when it is not one. */
+export function parseServerUrl(server: string | URL): URL {
+  try {
+    return new URL(server);
+  } catch {
+    // No cause: Node's URL error carries the input, which may hold credentials.
+    throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', 'the server URL is not a valid URL');
+  }
+}
+
+/** The usage error for a target whose deadlines are not integers in 1..2^31-1 ms, or undefined. */
+export function targetError(target: ServerTarget): KubemuxError | undefined {
+  return firstError(timeoutError('connectTimeoutMs', target.connectTimeoutMs), timeoutError('upgradeTimeoutMs', target.upgradeTimeoutMs));
 }
 
 /** The portforward subresource path of a pod. */

@@ -15,10 +15,11 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import type { KubemuxError } from '../errors.js';
-import type { SpdySession, SpdyStream } from '../session/index.js';
+import type { PingOptions, SpdySession, SpdyStream } from '../session/index.js';
 import {
   ErrorTextCollector,
   openArgumentsError,
+  pingArgumentsError,
   type OpenPortStreamsOptions,
   type PortForwardConnection,
   type PortForwardConnectionEvents,
@@ -90,10 +91,13 @@ export class SpdyPortForwardConnection extends EventEmitter<PortForwardConnectio
     // An id is used once, whatever becomes of its pair: the server pairs streams by it.
     const requestId = String(this.#nextRequestId++);
     const headers = { streamtype: 'error', port: String(port), requestid: requestId };
+    // An abort resets whichever stream is opening (RST_STREAM CANCEL, as at the deadline); the
+    // error stream, if it was open already, is destroyed below.
+    const signal = options.signal === undefined ? {} : { signal: options.signal };
 
     let errorStream: SpdyStream;
     try {
-      errorStream = await this.session.openStream(headers, { timeoutMs });
+      errorStream = await this.session.openStream(headers, { timeoutMs, ...signal });
     } catch (error) {
       this.#counters.pairsFailed++;
       throw error;
@@ -109,7 +113,7 @@ export class SpdyPortForwardConnection extends EventEmitter<PortForwardConnectio
 
     let data: SpdyStream;
     try {
-      data = await this.session.openStream({ ...headers, streamtype: 'data' }, { timeoutMs: Math.max(1, deadline - Date.now()) });
+      data = await this.session.openStream({ ...headers, streamtype: 'data' }, { timeoutMs: Math.max(1, deadline - Date.now()), ...signal });
     } catch (error) {
       this.#counters.pairsFailed++;
       errorStream.destroy();
@@ -135,8 +139,10 @@ export class SpdyPortForwardConnection extends EventEmitter<PortForwardConnectio
   }
 
   /** See {@link PortForwardConnection.ping}. */
-  ping(timeoutMs?: number): Promise<number> {
-    return this.session.ping(timeoutMs);
+  ping(options: PingOptions = {}): Promise<number> {
+    const bad = pingArgumentsError(options);
+    if (bad !== undefined) return Promise.reject(bad);
+    return this.session.ping(options);
   }
 
   /** See {@link PortForwardConnection.close}. */

@@ -14,9 +14,15 @@ import { sendUpgradeRequest } from './upgrade-request.js';
 /** The SPDY `X-Stream-Protocol-Version` of port-forward (the only one there is). */
 export const PORT_FORWARD_PROTOCOL = 'portforward.k8s.io';
 
-/** Options of {@link dialSpdy} beyond the session's. */
+/** Options of {@link dialSpdy}. */
 export interface SpdyDialOptions {
-  /** Aborts the attempt; the promise then fails with the signal's reason (a KubemuxError). */
+  /** Options of the SPDY session; the role is always 'client'. */
+  readonly session?: Omit<SpdySessionOptions, 'role'>;
+  /**
+   * Aborts the dial: it rejects with ERR_ABORTED (`name` `'AbortError'`, the signal's reason as
+   * `cause`; a KubemuxError reason as it is) and leaves no socket open. An aborted signal sends
+   * nothing. No effect once the session is returned.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -24,11 +30,8 @@ export interface SpdyDialOptions {
  * Performs the SPDY upgrade and returns the live session. Fails as sendUpgradeRequest does, and
  * with ERR_UPGRADE_INVALID for a 101 that is not a SPDY/3.1 `portforward.k8s.io` answer.
  */
-export function dialSpdy(
-  target: UpgradeTarget,
-  sessionOptions: Omit<SpdySessionOptions, 'role'> = {},
-  options: SpdyDialOptions = {},
-): Promise<SpdySession> {
+export function dialSpdy(target: UpgradeTarget, options: SpdyDialOptions = {}): Promise<SpdySession> {
+  const sessionOptions = options.session ?? {};
   // Bad session options are the caller's mistake: refuse them before anything is sent.
   try {
     resolveSessionOptions({ ...sessionOptions, role: 'client' });

@@ -40,17 +40,24 @@ export function connectError(error: unknown, where: string): KubemuxError {
 /**
  * Maps an error of an HTTP request (an upgrade, an API GET) to a typed error. Before a connection
  * exists it is a {@link connectError}. Once connected, either the server answered with something
- * that is not HTTP/1.1 (`invalid`: ERR_UPGRADE_INVALID for upgrades), or it closed the connection
- * before answering (ERR_TRANSPORT_CLOSED): not a failure to connect, and worth telling apart
- * because it points at the server or a middlebox rather than the network.
+ * that is not HTTP/1.1: ERR_PROTOCOL, since whatever listens there (an SSH server, a database,
+ * TLS on a plain port) is no API server and no other protocol of the same server can do better,
+ * so negotiation must not fall back on it (kubectl does not either: only a well-formed refusal
+ * or a bad handshake falls back); or it closed the connection before answering
+ * (ERR_TRANSPORT_CLOSED): not a failure to connect, and worth telling apart because it points at
+ * the server or a middlebox rather than the network. `what` names the request in messages
+ * ('the SPDY upgrade', 'GET /api').
  */
-export function requestError(error: unknown, where: string, connected: boolean, invalid: ErrorCode = ErrorCode.UPGRADE_INVALID): KubemuxError {
+export function requestError(error: unknown, where: string, connected: boolean, what: string): KubemuxError {
   if (error instanceof KubemuxError) return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? '';
   const text = error instanceof Error ? error.message : String(error);
-  if (code.startsWith('HPE_')) return new KubemuxError(invalid, 'transport', `${where} did not answer in HTTP/1.1: ${text}`, { cause: error });
+  if (code.startsWith('HPE_')) {
+    // No cause: Node's parse error carries the raw bytes received (`rawPacket`), whatever they were.
+    return new KubemuxError(ErrorCode.PROTOCOL, 'transport', `the server at ${where} did not answer ${what} with HTTP (${text})`);
+  }
   if (!connected) return connectError(error, where);
-  return new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `${where} closed the connection before answering: ${text}`, { cause: error });
+  return new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `${where} closed the connection before answering ${what}: ${text}`, { cause: error });
 }
 
 /** Reads a refused upgrade's body (bounded) and builds ERR_UPGRADE_REFUSED with the server's message. */
@@ -70,7 +77,7 @@ export async function refusedUpgradeError(response: IncomingMessage, what: strin
   response.destroy();
   const body = Buffer.concat(chunks).toString('utf8').trim();
   const message = kubernetesStatusMessage(body) ?? (body.length > 0 ? body.slice(0, 500) : response.statusMessage ?? '');
-  return new KubemuxError(ErrorCode.UPGRADE_REFUSED, 'transport', `${what} refused with HTTP ${status}${message ? `: ${message}` : ''}`, {
+  return new KubemuxError(ErrorCode.UPGRADE_REFUSED, 'transport', `${what} was refused with HTTP ${status}${message ? `: ${message}` : ''}`, {
     httpStatus: status,
   });
 }

@@ -17,7 +17,7 @@ export interface WebSocketDialOptions {
   readonly what?: string;
   /** An extra overall deadline (connect and upgrade), with the error to fail with when it passes. */
   readonly deadline?: { readonly ms: number; readonly error: () => KubemuxError };
-  /** Aborts the attempt; the promise then fails with the signal's reason (a KubemuxError). */
+  /** Aborts the attempt: it fails with ERR_ABORTED (see sendUpgradeRequest) and leaves no socket open. */
   readonly signal?: AbortSignal;
 }
 
@@ -26,10 +26,10 @@ export interface WebSocketDialOptions {
  * connection and the subprotocol the server chose (one of `protocols`).
  *
  * Fails with ERR_UPGRADE_REFUSED (non-101, with `httpStatus` and the Kubernetes Status message),
- * ERR_UPGRADE_INVALID (a 101 that breaks RFC 6455 or picks no offered subprotocol, or an answer
- * that is not HTTP/1.1), ERR_CONNECT_FAILED / ERR_TLS / ERR_TIMEOUT (connecting), ERR_TIMEOUT (no
- * answer within `upgradeTimeoutMs`), ERR_TRANSPORT_CLOSED (closed before answering),
- * ERR_INVALID_ARGUMENT (usage) for a server URL that is not http: or https:.
+ * ERR_UPGRADE_INVALID (a 101 that breaks RFC 6455 or picks no offered subprotocol), ERR_PROTOCOL
+ * (an answer that is not HTTP/1.1), ERR_CONNECT_FAILED / ERR_TLS / ERR_TIMEOUT (connecting),
+ * ERR_TIMEOUT (no answer within `upgradeTimeoutMs`), ERR_TRANSPORT_CLOSED (closed before
+ * answering), ERR_ABORTED (the signal), ERR_INVALID_ARGUMENT (usage) for a bad server URL or option.
  */
 export function dialWebSocket(target: UpgradeTarget, protocols: readonly string[], options: WebSocketDialOptions = {}): Promise<UpgradedWebSocket> {
   const upgrade = clientUpgrade(protocols);

@@ -20,21 +20,34 @@ export interface WebSocketTunnelOptions {
   readonly byteStream?: WebSocketByteStreamOptions;
 }
 
+/** Options of {@link dialWebSocketTunnel}. */
+export interface WebSocketTunnelDialOptions {
+  /** Options of the SPDY session; the role is always 'client'. */
+  readonly session?: Omit<SpdySessionOptions, 'role'>;
+  /** WebSocket options of the tunnel. */
+  readonly tunnel?: WebSocketTunnelOptions;
+  /**
+   * Aborts the dial: it rejects with ERR_ABORTED (`name` `'AbortError'`, the signal's reason as
+   * `cause`; a KubemuxError reason as it is) and leaves no socket open. An aborted signal sends
+   * nothing. No effect once the session is returned.
+   */
+  readonly signal?: AbortSignal;
+}
+
 /**
  * Dials the tunnel and returns the live SPDY session (client role), owned by the caller. Fails as
  * `dialWebSocket` does: ERR_UPGRADE_REFUSED for a non-101 answer and ERR_UPGRADE_INVALID for a
  * wrong 101 are the errors after which kubectl falls back to plain SPDY (see `dialPortForward`).
  */
-export async function dialWebSocketTunnel(
-  target: UpgradeTarget,
-  sessionOptions: Omit<SpdySessionOptions, 'role'> = {},
-  webSocketOptions: WebSocketTunnelOptions = {},
-): Promise<SpdySession> {
+export async function dialWebSocketTunnel(target: UpgradeTarget, options: WebSocketTunnelDialOptions = {}): Promise<SpdySession> {
+  const sessionOptions = options.session ?? {};
+  const webSocketOptions = options.tunnel ?? {};
   // Bad options fail before anything is sent.
   resolveSessionOptions({ ...sessionOptions, role: 'client' });
   const { connection } = await dialWebSocket(target, [SPDY_TUNNEL_SUBPROTOCOL], {
     what: 'the WebSocket tunnel upgrade',
     ...(webSocketOptions.connection === undefined ? {} : { connection: webSocketOptions.connection }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
   return new SpdySession(new WebSocketByteStream(connection, webSocketOptions.byteStream), { ...sessionOptions, role: 'client' });
 }

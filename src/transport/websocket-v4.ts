@@ -12,6 +12,9 @@
  * - every message is a channel byte and a payload; the server starts each channel with the port
  *   as 2 bytes little-endian, which is stripped and checked against the port asked for
  *   (PortPrefixStripper; a wrong one is ERR_PROTOCOL and closes the WebSocket with 1002);
+ * - the pair is open once both prefixes have arrived: the runtime sends them as soon as it has
+ *   the WebSocket, so one that takes the upgrade and sends nothing is stuck, and the open fails at
+ *   its deadline (ERR_STREAM_OPEN_TIMEOUT) rather than hand out a pair that will never move;
  * - channel 0 is the data, both ways: a Duplex with backpressure (an unread stream pauses the
  *   WebSocket, a slow socket holds back the writer); channel 1 is error text from the server;
  * - empty messages are ignored (the Kubernetes server ignores them too); a text message, an
@@ -30,18 +33,21 @@
 import { EventEmitter } from 'eventemitter3';
 import { randomBytes } from 'node:crypto';
 import { Duplex } from 'node:stream';
-import { ErrorCode, KubemuxError } from '../errors.js';
-import { PortPrefixStripper, V4_CHANNEL_SUBPROTOCOL, dataChannel } from '../ws/index.js';
+import { ErrorCode, KubemuxError, abortError } from '../errors.js';
+import type { PingOptions } from '../session/index.js';
+import { PortPrefixStripper, V4_CHANNEL_SUBPROTOCOL, dataChannel, errorChannel } from '../ws/index.js';
+import { integerError, signalError } from './arguments.js';
 import {
   ErrorTextCollector,
   openArgumentsError,
+  pingArgumentsError,
   type OpenPortStreamsOptions,
   type PortForwardConnection,
   type PortForwardConnectionEvents,
   type PortForwardConnectionStats,
   type PortStreams,
 } from './port-forward-connection.js';
-import { requestUrl, type UpgradeTarget } from './request-target.js';
+import { requestUrl, targetError, type UpgradeTarget } from './request-target.js';
 import type { UpgradeConnectionOptions, WebSocketConnection } from './websocket/index.js';
 import { dialWebSocket } from './websocket-dial.js';
 
@@ -77,7 +83,11 @@ interface ResolvedV4Options {
 
 /** The one port of a pair's WebSocket is at index 0: data on channel 0, errors on channel 1. */
 const DATA_CHANNEL = dataChannel(0);
+const ERROR_CHANNEL = errorChannel(0);
 const DATA_CHANNEL_BYTE = Buffer.from([DATA_CHANNEL]);
+
+/** How long the port prefix may take after the 101 when the caller set no `timeoutMs`: the upgrade's default deadline, ms. */
+const DEFAULT_UPGRADE_TIMEOUT_MS = 30_000;
 
 /** RFC 6455 section 7.4.1 status codes. */
 const CLOSE_NORMAL = 1000;
@@ -91,8 +101,9 @@ function usage(message: string): never {
   throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', message);
 }
 
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1 || value > 2 ** 30) usage(`${name} ${String(value)} is outside 1..${2 ** 30}`);
+function positiveInteger(name: string, value: number, max = 2 ** 30): number {
+  const bad = integerError(name, value, 1, max);
+  if (bad !== undefined) throw bad;
   return value;
 }
 
@@ -129,6 +140,7 @@ class V4DataStream extends Duplex {
   #pendingWrite: WriteCallback | undefined;
   #readableDone = false;
   #failureCloseCode = CLOSE_INTERNAL_ERROR;
+  #prefixed = false;
 
   readonly #onMessage = (message: Buffer, isBinary: boolean): void => {
     if (this.destroyed || this.#readableDone) return;
@@ -144,6 +156,10 @@ class V4DataStream extends Duplex {
     } catch (error) {
       this.#fail(error as KubemuxError, CLOSE_PROTOCOL_ERROR);
       return;
+    }
+    if (!this.#prefixed && this.#stripper.prefixReceived(DATA_CHANNEL) && this.#stripper.prefixReceived(ERROR_CHANNEL)) {
+      this.#prefixed = true;
+      this.emit('prefixed');
     }
     if (payload.length === 0) return;
     if (channel === DATA_CHANNEL) {
@@ -211,6 +227,22 @@ class V4DataStream extends Duplex {
     // Failures reach whoever listens; without a listener, a pair nobody watches (its connection
     // destroyed, say) would crash the process with an unhandled 'error'. SpdySession does the same.
     this.on('error', noop);
+  }
+
+  /**
+   * True once the runtime's port prefix has arrived on both channels ('prefixed' is emitted then):
+   * the runtime sends them as soon as it has taken the WebSocket, so a pair without them is a
+   * runtime that is stuck.
+   */
+  get prefixed(): boolean {
+    return this.#prefixed;
+  }
+
+  /** Which channels still owe their port prefix, for messages. */
+  missingPrefixes(): string {
+    const data = !this.#stripper.prefixReceived(DATA_CHANNEL);
+    const error = !this.#stripper.prefixReceived(ERROR_CHANNEL);
+    return data && error ? 'the data and error channels' : data ? 'the data channel' : 'the error channel';
   }
 
   override _read(): void {
@@ -291,6 +323,8 @@ export class WebSocketV4Connection extends EventEmitter<PortForwardConnectionEve
       }
     })();
     if (scheme !== 'http:' && scheme !== 'https:') usage(`server URL must be http: or https:, got ${scheme}`);
+    const badTarget = targetError(target);
+    if (badTarget !== undefined) throw badTarget;
     const d = WEBSOCKET_V4_DEFAULTS;
     this.target = target;
     this.#options = {
@@ -298,7 +332,7 @@ export class WebSocketV4Connection extends EventEmitter<PortForwardConnectionEve
       maxMessageBytes: positiveInteger('maxMessageBytes', options.maxMessageBytes ?? d.maxMessageBytes),
       readableHighWaterMark: positiveInteger('readableHighWaterMark', options.readableHighWaterMark ?? d.readableHighWaterMark),
       writableHighWaterMark: positiveInteger('writableHighWaterMark', options.writableHighWaterMark ?? d.writableHighWaterMark),
-      pingTimeoutMs: positiveInteger('pingTimeoutMs', options.pingTimeoutMs ?? d.pingTimeoutMs),
+      pingTimeoutMs: positiveInteger('pingTimeoutMs', options.pingTimeoutMs ?? d.pingTimeoutMs, 2 ** 31 - 1),
     };
   }
 
@@ -322,22 +356,34 @@ export class WebSocketV4Connection extends EventEmitter<PortForwardConnectionEve
     return { protocol: this.protocol, ...this.#counters };
   }
 
-  /** See {@link PortForwardConnection.openPortStreams}. */
+  /**
+   * See {@link PortForwardConnection.openPortStreams}. Resolves once the WebSocket is upgraded and
+   * the runtime's port prefix has arrived on both of its channels (spec/websocket-channels.md
+   * §1.4); a runtime that takes the upgrade but sends no prefix in time fails the pair with
+   * ERR_STREAM_OPEN_TIMEOUT, and its WebSocket is closed.
+   */
   async openPortStreams(port: number, options: OpenPortStreamsOptions = {}): Promise<PortStreams> {
     const bad = openArgumentsError(port, options);
     if (bad !== undefined) throw bad;
+    const what = `opening the v4 pair for port ${port}`;
+    const signal = options.signal;
+    if (signal?.aborted === true) throw abortError(signal, 'stream', what);
     if (this.#state !== 'open') {
       throw this.#state === 'closed'
         ? new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', 'the v4 port-forward connection is closed')
         : new KubemuxError(ErrorCode.SESSION_DRAINING, 'session', 'the v4 port-forward connection is closing and opens no new pairs');
     }
     const requestId = String(this.#nextRequestId++);
+    // Aborted by destroy() (with its SESSION_CLOSED) or by the caller's signal (with ERR_ABORTED).
     const abort = new AbortController();
+    const onCallerAbort = (): void => abort.abort(abortError(signal!, 'stream', what));
+    signal?.addEventListener('abort', onCallerAbort, { once: true });
     this.#pendingOpens.add(abort);
     const timeoutMs = options.timeoutMs;
-    let connection: WebSocketConnection;
+    const startedAt = performance.now();
+    let data: V4DataStream;
     try {
-      ({ connection } = await dialWebSocket({ ...this.target, path: withPort(this.target.path, port) }, [V4_CHANNEL_SUBPROTOCOL], {
+      const { connection } = await dialWebSocket({ ...this.target, path: withPort(this.target.path, port) }, [V4_CHANNEL_SUBPROTOCOL], {
         what: `the v4 WebSocket upgrade for port ${port}`,
         signal: abort.signal,
         ...(this.#options.connection === undefined ? {} : { connection: this.#options.connection }),
@@ -349,48 +395,66 @@ export class WebSocketV4Connection extends EventEmitter<PortForwardConnectionEve
                 error: () => new KubemuxError(ErrorCode.STREAM_OPEN_TIMEOUT, 'stream', `the v4 WebSocket for port ${port} was not open within ${timeoutMs} ms`),
               },
             }),
-      }));
+      });
+      // From here on the WebSocket is ours: every failure below closes it.
+      data = new V4DataStream(connection, port, this.#options, this.#counters);
+      const prefixMs =
+        timeoutMs === undefined ? (this.target.upgradeTimeoutMs ?? DEFAULT_UPGRADE_TIMEOUT_MS) : Math.max(1, Math.ceil(timeoutMs - (performance.now() - startedAt)));
+      await awaitPortPrefixes(data, prefixMs, timeoutMs ?? prefixMs, abort.signal);
     } catch (error) {
       this.#pendingOpens.delete(abort);
       this.#counters.pairsFailed++;
       // A close() waiting for this attempt can finish now.
       this.#closeIfDrained();
       throw error;
+    } finally {
+      signal?.removeEventListener('abort', onCallerAbort);
     }
     this.#pendingOpens.delete(abort);
-    if (this.closed) {
-      // destroy() came between the 101 and this continuation.
+    const connection = data.connection;
+    if (abort.signal.aborted) {
+      // destroy() (or the caller) came between the prefixes and this continuation.
+      data.destroy();
       connection.destroy();
       this.#counters.pairsFailed++;
-      throw new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', 'the v4 port-forward connection was closed while the pair was opening');
+      throw abortError(abort.signal, 'stream', what);
     }
-    const data = new V4DataStream(connection, port, this.#options, this.#counters);
     this.#counters.pairsOpened++;
     this.#counters.pairsActive++;
     this.#pairs.add(data);
     let dataClosed = false;
-    let webSocketClosed = false;
+    let webSocketClosed = connection.state === 'closed';
     const settled = (): void => {
       if (!dataClosed || !webSocketClosed) return;
       this.#pairs.delete(data);
       this.#closeIfDrained();
     };
-    data.once('close', () => {
+    const onDataClosed = (): void => {
       dataClosed = true;
       this.#counters.pairsActive--;
       settled();
-    });
-    connection.once('close', () => {
-      webSocketClosed = true;
-      settled();
-    });
+    };
+    // The pair may already have ended (the runtime wrote its error text and closed right after
+    // the prefix, in the same read): its 'close' events then came before these listeners.
+    if (data.closed) onDataClosed();
+    else data.once('close', onDataClosed);
+    if (webSocketClosed) settled();
+    else
+      connection.once('close', () => {
+        webSocketClosed = true;
+        settled();
+      });
     // A pair that opened while the connection was being closed follows the close.
     this.#closeIfDrained();
     return { port, requestId, data, errors: data.errors };
   }
 
   /** See {@link PortForwardConnection.ping}. */
-  ping(timeoutMs: number = this.#options.pingTimeoutMs): Promise<number> {
+  ping(options: PingOptions = {}): Promise<number> {
+    const bad = pingArgumentsError(options);
+    if (bad !== undefined) return Promise.reject(bad);
+    const { timeoutMs = this.#options.pingTimeoutMs, signal } = options;
+    if (signal?.aborted === true) return Promise.reject(abortError(signal, 'session', 'the ping'));
     if (this.#state === 'closed') return Promise.reject(new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', 'the v4 port-forward connection is closed'));
     const open = this.#openWebSockets();
     if (open.length === 0) {
@@ -402,7 +466,7 @@ export class WebSocketV4Connection extends EventEmitter<PortForwardConnectionEve
         ),
       );
     }
-    return Promise.all(open.map((connection) => pingWebSocket(connection, timeoutMs))).then((rtts) => {
+    return Promise.all(open.map((connection) => pingWebSocket(connection, timeoutMs, signal))).then((rtts) => {
       const answered = rtts.filter((rtt): rtt is number => rtt !== undefined);
       if (answered.length === 0) throw new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', 'every v4 WebSocket closed before answering the ping');
       return Math.max(...answered);
@@ -450,8 +514,65 @@ export class WebSocketV4Connection extends EventEmitter<PortForwardConnectionEve
   }
 }
 
-/** One WebSocket ping: the round trip in ms, undefined if the WebSocket closed first, ERR_PING_TIMEOUT after `timeoutMs`. */
-function pingWebSocket(connection: WebSocketConnection, timeoutMs: number): Promise<number | undefined> {
+/**
+ * Waits for the runtime's port prefix on both channels of a fresh pair (see
+ * {@link V4DataStream.prefixed}). On failure the pair is destroyed: a close frame goes out, then
+ * the socket is destroyed at once, since a runtime that is stuck cannot be counted on to answer
+ * the closing handshake. Fails with ERR_STREAM_OPEN_TIMEOUT after `ms` (`shownMs` is the deadline
+ * as the caller set it, for the message), with the abort's reason (a KubemuxError), or with the
+ * pair's own error when the WebSocket fails or closes first.
+ */
+function awaitPortPrefixes(data: V4DataStream, ms: number, shownMs: number, signal: AbortSignal): Promise<void> {
+  if (data.prefixed) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const finish = (error?: KubemuxError): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      data.off('prefixed', onPrefixed);
+      data.off('close', onClose);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    /** Gives up on a pair that is still open: close frame, then the socket at once. */
+    const giveUp = (error: KubemuxError): void => {
+      finish(error);
+      data.destroy(error);
+      data.connection.destroy();
+    };
+    const onPrefixed = (): void => finish();
+    const onAbort = (): void => giveUp(abortError(signal, 'stream', `opening the v4 pair for port ${data.port}`));
+    // The pair failed by itself (a wrong prefix: its closing handshake, bounded by the
+    // connection's closeTimeoutMs, is under way) or the server closed it.
+    const onClose = (): void => {
+      const failure = data.errored;
+      finish(
+        failure instanceof KubemuxError
+          ? failure
+          : new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `the v4 WebSocket for port ${data.port} closed before the runtime sent its port prefix`),
+      );
+    };
+    const timer = setTimeout(() => {
+      giveUp(
+        new KubemuxError(
+          ErrorCode.STREAM_OPEN_TIMEOUT,
+          'stream',
+          `the v4 pair for port ${data.port} was not ready within ${shownMs} ms: the runtime sent no port prefix on ${data.missingPrefixes()}`,
+        ),
+      );
+    }, ms);
+    timer.unref();
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    data.on('prefixed', onPrefixed);
+    data.on('close', onClose);
+  });
+}
+
+/**
+ * One WebSocket ping: the round trip in ms, undefined if the WebSocket closed first,
+ * ERR_PING_TIMEOUT after `timeoutMs`, ERR_ABORTED when `signal` aborts first.
+ */
+function pingWebSocket(connection: WebSocketConnection, timeoutMs: number, signal: AbortSignal | undefined): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
     const token = randomBytes(8);
     const started = performance.now();
@@ -459,6 +580,7 @@ function pingWebSocket(connection: WebSocketConnection, timeoutMs: number): Prom
       clearTimeout(timer);
       connection.off('pong', onPong);
       connection.off('close', onClose);
+      signal?.removeEventListener('abort', onAbort);
     };
     const onPong = (data: Buffer): void => {
       if (!data.equals(token)) return;
@@ -469,22 +591,40 @@ function pingWebSocket(connection: WebSocketConnection, timeoutMs: number): Prom
       finish();
       resolve(undefined);
     };
+    const onAbort = (): void => {
+      finish();
+      reject(abortError(signal!, 'session', 'the ping'));
+    };
     const timer = setTimeout(() => {
       finish();
-      reject(new KubemuxError(ErrorCode.PING_TIMEOUT, 'session', `no WebSocket pong within ${timeoutMs} ms`));
+      reject(new KubemuxError(ErrorCode.PING_TIMEOUT, 'session', `no WebSocket pong came within ${timeoutMs} ms`));
     }, timeoutMs);
     timer.unref();
     connection.on('pong', onPong);
     connection.on('close', onClose);
+    signal?.addEventListener('abort', onAbort, { once: true });
     connection.ping(token);
   });
+}
+
+/** Options of {@link dialWebSocketV4}: the connection's, and the dial's abort signal. */
+export interface WebSocketV4DialOptions extends WebSocketV4Options {
+  /**
+   * An aborted signal makes the dial reject with ERR_ABORTED. (The dial sends nothing: each pair
+   * is its own upgrade, aborted through {@link OpenPortStreamsOptions.signal}.)
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
  * A v4 port-forward connection to `target` (the pod's portforward path, without `?ports=`).
  * Nothing is sent until the first pair: see {@link WebSocketV4Connection}. Async for symmetry with
- * the other dialers; fails only with ERR_INVALID_ARGUMENT (usage).
+ * the other dialers; fails only with ERR_INVALID_ARGUMENT (usage) and ERR_ABORTED.
  */
-export async function dialWebSocketV4(target: UpgradeTarget, options: WebSocketV4Options = {}): Promise<WebSocketV4Connection> {
-  return new WebSocketV4Connection(target, options);
+export async function dialWebSocketV4(target: UpgradeTarget, options: WebSocketV4DialOptions = {}): Promise<WebSocketV4Connection> {
+  const { signal, ...v4Options } = options;
+  const bad = signalError(signal);
+  if (bad !== undefined) throw bad;
+  if (signal?.aborted === true) throw abortError(signal, 'transport', 'the v4 dial');
+  return new WebSocketV4Connection(target, v4Options);
 }

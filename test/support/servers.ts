@@ -1,7 +1,12 @@
-/** Loopback servers for tests: a TCP echo "pod" and an HTTP server fronting a PortForwardEndpoint. */
+/**
+ * Loopback servers for tests: a TCP echo "pod", an HTTP server fronting a PortForwardEndpoint, the
+ * demo fake cluster, and an endpoint that lets a test see whether the client let go of its sockets.
+ */
 import http from 'node:http';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { PortForwardEndpoint, type PodTarget, type PortForwardEndpointOptions } from '../../src/server/portforward/endpoint.js';
+import { within } from './deadlines.js';
 
 export interface RunningServer {
   readonly port: number;
@@ -86,10 +91,10 @@ export async function startEndpointServer(
 
 /**
  * The default fake cluster (pod, deployment and service `demo`) whose pod ports 8080 and 5432
- * lead to an echo server (or to `podTarget`, "host:port"), so forwarded bytes come back.
- * `close()` stops both.
+ * lead to an echo server (or to `podTarget`, "host:port"), so forwarded bytes come back; its
+ * port-forward endpoint is `endpoint` when given. `close()` stops both.
  */
-export async function startDemoCluster(options: { tls?: boolean; podTarget?: string } = {}): Promise<{
+export async function startDemoCluster(options: { tls?: boolean; podTarget?: string; endpoint?: PortForwardEndpoint } = {}): Promise<{
   cluster: import('../../src/server/fake-cluster.js').FakeCluster;
   echo: RunningServer & { connections: number };
   close(): Promise<void>;
@@ -105,7 +110,7 @@ export async function startDemoCluster(options: { tls?: boolean; podTarget?: str
       { ...ns, pods: (ns.pods ?? []).map((pod) => ({ ...pod, portMap: { '8080': target, '5432': target } })) },
     ]),
   );
-  const cluster = await FakeCluster.start({ config: { ...config, namespaces }, tls: options.tls === true });
+  const cluster = await FakeCluster.start({ config: { ...config, namespaces }, tls: options.tls === true, ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }) });
   return {
     cluster,
     echo,
@@ -114,4 +119,44 @@ export async function startDemoCluster(options: { tls?: boolean; podTarget?: str
       await echo.close();
     },
   };
+}
+
+/**
+ * Server-side sockets, each with a promise that settles when the client lets go of it: its 'end'
+ * (the client's FIN) or its 'close' (a reset). Meant for servers that never close first (a
+ * keep-alive refusal, a stalled runtime), where either event means the client closed it.
+ */
+export class SocketWatch {
+  readonly closedByClient: Array<Promise<void>> = [];
+
+  watch(socket: Duplex): void {
+    this.closedByClient.push(
+      new Promise<void>((resolve) => {
+        socket.once('end', resolve);
+        socket.once('close', resolve);
+      }),
+    );
+  }
+
+  /** Waits for the client to have closed every socket seen, within the usual test deadline. */
+  async allClosed(what: string): Promise<void> {
+    await within(Promise.all(this.closedByClient), `the client closing ${what}`);
+  }
+}
+
+/** A PortForwardEndpoint (pass it to FakeCluster.start) that watches every upgrade socket it is handed. */
+export class WatchingEndpoint extends PortForwardEndpoint {
+  readonly sockets = new SocketWatch();
+  #upgraded: Array<() => void> = [];
+
+  override handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, pod: PodTarget): void {
+    this.sockets.watch(socket);
+    super.handleUpgrade(req, socket, head, pod);
+    for (const resolve of this.#upgraded.splice(0)) resolve();
+  }
+
+  /** Resolves once the next upgrade request has been handled (answered, refused or stalled). */
+  nextUpgrade(): Promise<void> {
+    return within(new Promise<void>((resolve) => this.#upgraded.push(resolve)), 'the next upgrade request');
+  }
 }

@@ -7,9 +7,9 @@
  * - SPDY tunnelled in WebSocket binary messages (subprotocol `SPDY/3.1+portforward.k8s.io`);
  * - WebSocket v4 channels (`v4.channel.k8s.io`, `?ports=P1&ports=P2`).
  *
- * Plus fault injection (drop, blackhole, stall, refuse, goaway) so that clients can be tested
- * against every way a real path fails. The host (the fake cluster, or a test) resolves the pod
- * and hands over the upgrade request.
+ * Plus fault injection (drop, blackhole, stall, refuse, goaway, delay) so that clients can be
+ * tested against every way a real path fails. The host (the fake cluster, or a test) resolves the
+ * pod and hands over the upgrade request.
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -27,10 +27,26 @@ export type { EndpointStats, PodTarget } from './types.js';
 export type { DialFunction } from './pod-dialer.js';
 
 /** Fault actions the endpoint understands (a cluster handles pod-level ones such as replace-pod). */
-export type EndpointFault = 'drop' | 'blackhole' | 'stall' | 'refuse' | 'goaway' | 'clear';
+export type EndpointFault = 'drop' | 'blackhole' | 'stall' | 'refuse' | 'goaway' | 'delay' | 'clear';
 
 /** Every fault action {@link PortForwardEndpoint.applyFault} accepts. */
-export const ENDPOINT_FAULTS: readonly EndpointFault[] = ['drop', 'blackhole', 'stall', 'refuse', 'goaway', 'clear'];
+export const ENDPOINT_FAULTS: readonly EndpointFault[] = ['drop', 'blackhole', 'stall', 'refuse', 'goaway', 'delay', 'clear'];
+
+/** Parameters of {@link PortForwardEndpoint.applyFault}. */
+export interface EndpointFaultParams {
+  /** `refuse`: the HTTP status, 400..599. Default 503. */
+  readonly status?: number;
+  /**
+   * `refuse`: answer as Go's net/http does (Content-Length, no `Connection: close`) and keep the
+   * connection open, as every real API server does after a 4xx. Default false (close after it).
+   */
+  readonly keepAlive?: boolean;
+  /** `delay`: how long every byte of every upgraded connection is held, each way, ms (1..60,000). */
+  readonly ms?: number;
+}
+
+/** The largest `delay` the endpoint accepts, ms. */
+export const MAX_FAULT_DELAY_MS = 60_000;
 
 /** The only SPDY sub-protocol Kubernetes port-forward has. */
 const PORT_FORWARD_PROTOCOL = 'portforward.k8s.io';
@@ -64,6 +80,10 @@ export class PortForwardEndpoint {
   #blackholed = false;
   #stalled = false;
   #refuseStatus: number | undefined;
+  #refuseKeepAlive = false;
+  #delayMs = 0;
+  /** v4 WebSockets accepted while stalled: served (port prefixes, pod dials) at `clear`. */
+  readonly #stalledV4 = new Set<() => void>();
 
   readonly #sessionErrors: Record<string, number> = {};
   readonly #counters = {
@@ -94,7 +114,7 @@ export class PortForwardEndpoint {
     if (this.#closed) return respond(socket, 503, statusBody(503, 'ServiceUnavailable', 'the port-forward endpoint is shutting down'));
     if (this.#refuseStatus !== undefined) {
       const status = this.#refuseStatus;
-      return respond(socket, status, statusBody(status, reasonFor(status), `port-forward refused by fault injection (${status})`));
+      return respond(socket, status, statusBody(status, reasonFor(status), `port-forward refused by fault injection (${status})`), {}, this.#refuseKeepAlive);
     }
     const upgrade = headerText(req.headers.upgrade).toLowerCase();
     const connection = headerText(req.headers.connection).toLowerCase();
@@ -114,8 +134,8 @@ export class PortForwardEndpoint {
     res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end('Upgrade request required');
   }
 
-  /** Applies a fault. `status` is used by `refuse` (default 503). */
-  applyFault(action: EndpointFault, params: { status?: number } = {}): void {
+  /** Applies a fault (see {@link EndpointFaultParams} for the parameters). */
+  applyFault(action: EndpointFault, params: EndpointFaultParams = {}): void {
     switch (action) {
       case 'drop':
         for (const connection of this.#connections) connection.gate.destroy();
@@ -133,6 +153,16 @@ export class PortForwardEndpoint {
           throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `refuse status ${status} is outside 400..599`);
         }
         this.#refuseStatus = status;
+        this.#refuseKeepAlive = params.keepAlive === true;
+        return;
+      }
+      case 'delay': {
+        const ms = params.ms;
+        if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 1 || ms > MAX_FAULT_DELAY_MS) {
+          throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `delay ms ${String(ms)} is outside 1..${MAX_FAULT_DELAY_MS}`);
+        }
+        this.#delayMs = ms;
+        for (const connection of this.#connections) connection.gate.delay(ms);
         return;
       }
       case 'goaway':
@@ -142,7 +172,14 @@ export class PortForwardEndpoint {
         this.#blackholed = false;
         this.#stalled = false;
         this.#refuseStatus = undefined;
-        for (const connection of this.#connections) connection.gate.restore();
+        this.#refuseKeepAlive = false;
+        this.#delayMs = 0;
+        for (const connection of this.#connections) {
+          connection.gate.delay(0);
+          connection.gate.restore();
+        }
+        for (const serve of this.#stalledV4) serve();
+        this.#stalledV4.clear();
         return;
       default:
         throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `unknown fault "${String(action)}"; known: ${ENDPOINT_FAULTS.join(', ')}`);
@@ -188,9 +225,7 @@ export class PortForwardEndpoint {
     // Bytes that came with the request belong to the SPDY stream.
     if (head.length > 0) socket.unshift(head);
     this.#counters.spdySessions++;
-    const gate = new FaultGate(socket);
-    if (this.#blackholed) gate.blackhole();
-    this.#serveSpdy(gate, pod);
+    this.#serveSpdy(this.#gate(socket), pod);
   }
 
   /**
@@ -211,8 +246,7 @@ export class PortForwardEndpoint {
       if (bad !== undefined) return respond(socket, 400, plainBody(`unable to parse "${bad}" as a port: must be 1..65535`));
       if (ports.length > MAX_PORTS) return respond(socket, 400, plainBody(`at most ${MAX_PORTS} ports per request`));
     }
-    const gate = new FaultGate(socket);
-    if (this.#blackholed) gate.blackhole();
+    const gate = this.#gate(socket);
     const accepted = acceptWebSocket({ method: req.method ?? '', headers: req.headers }, gate, head, {
       protocols: [SPDY_TUNNEL_SUBPROTOCOL, V4_CHANNEL_SUBPROTOCOL],
     });
@@ -226,8 +260,24 @@ export class PortForwardEndpoint {
     this.#counters.v4Sessions++;
     const tracked: UpgradedConnection = { gate, podUid: pod.uid };
     this.#track(tracked);
-    connection.on('close', () => this.#connections.delete(tracked));
-    serveV4PortForward(connection, ports, { pod, dial: this.#dial, counters: this.#counters });
+    const serve = (): void => {
+      if (connection.state === 'open') serveV4PortForward(connection, ports, { pod, dial: this.#dial, counters: this.#counters });
+    };
+    connection.on('close', () => {
+      this.#connections.delete(tracked);
+      this.#stalledV4.delete(serve);
+    });
+    // Stalled: the upgrade succeeds, then the runtime sends nothing (no port prefix) until `clear`.
+    if (this.#stalled) this.#stalledV4.add(serve);
+    else serve();
+  }
+
+  /** Wraps an upgraded socket in a gate that the faults in force apply to. */
+  #gate(socket: Duplex): FaultGate {
+    const gate = new FaultGate(socket);
+    if (this.#blackholed) gate.blackhole();
+    if (this.#delayMs > 0) gate.delay(this.#delayMs);
+    return gate;
   }
 
   /** Serves SPDY on `transport` (the gate itself, or a WebSocket byte stream over it). */
@@ -297,15 +347,28 @@ function reasonFor(status: number): string {
   return reasons[status] ?? 'Unknown';
 }
 
-/** Writes a complete HTTP/1.1 response on a socket that was never handed to the HTTP server's response machinery. */
-function respond(socket: Duplex, status: number, body: Body, extraHeaders: Record<string, string> = {}): void {
+/**
+ * Writes a complete HTTP/1.1 response on a socket that was never handed to the HTTP server's
+ * response machinery, and closes it; with `keepAlive`, answers as Go's net/http does (no
+ * `Connection: close`) and leaves the connection open for the client to close.
+ */
+function respond(socket: Duplex, status: number, body: Body, extraHeaders: Record<string, string> = {}, keepAlive = false): void {
   const payload = Buffer.from(body.text, 'utf8');
   const headers = [
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}`,
     `Content-Type: ${body.contentType}`,
     `Content-Length: ${payload.length}`,
-    'Connection: close',
+    ...(keepAlive ? [`Date: ${new Date().toUTCString()}`] : ['Connection: close']),
     ...Object.entries(extraHeaders).map(([name, value]) => `${name}: ${value}`),
   ];
-  socket.end(Buffer.concat([Buffer.from(`${headers.join('\r\n')}\r\n\r\n`, 'latin1'), payload]));
+  const response = Buffer.concat([Buffer.from(`${headers.join('\r\n')}\r\n\r\n`, 'latin1'), payload]);
+  if (!keepAlive) {
+    socket.end(response);
+    return;
+  }
+  socket.write(response);
+  // Like Go's server: whatever the client sends next is read (and here dropped), and its end of
+  // the connection is answered by ours; until then the connection stays open.
+  socket.resume();
+  socket.once('end', () => socket.end());
 }

@@ -212,7 +212,7 @@ export type UpgradeResponseCheck =
   | { readonly ok: false; readonly error: KubemuxError };
 
 function invalid(message: string): UpgradeResponseCheck {
-  return { ok: false, error: new KubemuxError(ErrorCode.UPGRADE_INVALID, 'transport', `WebSocket upgrade failed: ${message}`) };
+  return { ok: false, error: new KubemuxError(ErrorCode.UPGRADE_INVALID, 'transport', `the WebSocket upgrade failed: ${message}`) };
 }
 
 /**
@@ -230,7 +230,7 @@ export function checkUpgradeResponse(response: UpgradeResponseHead, upgrade: Pic
     const text = `${String(status)} ${response.statusMessage ?? ''}`.trim();
     return {
       ok: false,
-      error: new KubemuxError(ErrorCode.UPGRADE_REFUSED, 'transport', `WebSocket upgrade refused: HTTP ${text}`, status === undefined ? {} : { httpStatus: status }),
+      error: new KubemuxError(ErrorCode.UPGRADE_REFUSED, 'transport', `the WebSocket upgrade was refused with HTTP ${text}`, status === undefined ? {} : { httpStatus: status }),
     };
   }
   const headers = response.headers;

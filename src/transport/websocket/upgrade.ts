@@ -55,7 +55,7 @@ function refused(socket: Duplex, status: number, reason: string, headers: Readon
     socket.on('error', () => socket.destroy());
     socket.end(refusalResponse(status, reason, headers));
   }
-  return { ok: false, error: new KubemuxError(ErrorCode.UPGRADE_REFUSED, 'transport', `WebSocket upgrade refused (${status}): ${reason}`, { httpStatus: status }) };
+  return { ok: false, error: new KubemuxError(ErrorCode.UPGRADE_REFUSED, 'transport', `the WebSocket upgrade was refused with HTTP ${status}: ${reason}`, { httpStatus: status }) };
 }
 
 /**

@@ -393,7 +393,7 @@ async function runProgram(
           return open(command.side, command.paused);
         case 'ping': {
           const entry = { side: command.side, result: Promise.resolve() as Promise<unknown>, error: undefined as unknown, settled: false };
-          entry.result = sessions[command.side].ping(PING_TIMEOUT_MS).then(
+          entry.result = sessions[command.side].ping({ timeoutMs: PING_TIMEOUT_MS }).then(
             () => void (entry.settled = true),
             (error: unknown) => {
               entry.settled = true;

@@ -126,11 +126,11 @@ describe('port-forward endpoint over SPDY', () => {
   test('fault blackhole: pings stop being answered; clear brings the connection back', async (t) => {
     const { server, dial } = await setup(t);
     const session = await dial();
-    assert.ok((await session.ping(1_000)) >= 0);
+    assert.ok((await session.ping({ timeoutMs: 1_000 })) >= 0);
     server.endpoint.applyFault('blackhole');
-    await assert.rejects(session.ping(100), { code: ErrorCode.PING_TIMEOUT });
+    await assert.rejects(session.ping({ timeoutMs: 100 }), { code: ErrorCode.PING_TIMEOUT });
     server.endpoint.applyFault('clear');
-    assert.ok((await session.ping(1_000)) >= 0);
+    assert.ok((await session.ping({ timeoutMs: 1_000 })) >= 0);
   });
 
   test('fault goaway: the client session drains; fault drop: it closes with a transport error', async (t) => {

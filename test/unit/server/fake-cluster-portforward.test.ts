@@ -35,7 +35,7 @@ test('forward through the fake cluster; replace-pod ends the old pod connection;
   });
   const replacement = await dialSpdy({ server: demo.cluster.url, path: portForwardPath('default', body.added.name) });
   t.after(() => replacement.destroy());
-  assert.ok((await replacement.ping(2_000)) >= 0);
+  assert.ok((await replacement.ping({ timeoutMs: 2_000 })) >= 0);
   const stats = (await (await fetch(`${demo.cluster.url}/kubemux/stats`)).json()) as { sessions: number; streams: number };
   assert.equal(stats.sessions, 2);
   assert.equal(stats.streams, 1);

@@ -415,7 +415,7 @@ test('fault routes validate the action and its parameters', async (t) => {
   const unknown = await call(cluster, 'POST', '/kubemux/faults/explode');
   assert.equal(unknown.status, 400);
   assert.equal(unknown.json.ok, false);
-  assert.match(unknown.json.error, /unknown fault action "explode"; expected one of drop, blackhole, stall, refuse, goaway, replace-pod, clear/);
+  assert.match(unknown.json.error, /unknown fault action "explode"; expected one of drop, blackhole, stall, refuse, goaway, delay, replace-pod, clear/);
   assert.equal((await call(cluster, 'GET', '/kubemux/faults/drop')).status, 405);
   assert.equal((await call(cluster, 'POST', '/kubemux/faults/replace-pod')).status, 400);
   const ghost = await call(cluster, 'POST', '/kubemux/faults/replace-pod?name=ghost');
@@ -423,6 +423,14 @@ test('fault routes validate the action and its parameters', async (t) => {
   assert.match(ghost.json.error, /pods "ghost" not found/);
   assert.equal((await call(cluster, 'POST', '/kubemux/faults/refuse?status=200')).status, 400);
   assert.equal((await call(cluster, 'POST', '/kubemux/faults/drop?status=503')).status, 400);
+  assert.equal((await call(cluster, 'POST', '/kubemux/faults/refuse?keepalive=yes')).status, 400);
+  assert.equal((await call(cluster, 'POST', '/kubemux/faults/drop?keepalive=true')).status, 400);
+  assert.equal((await call(cluster, 'POST', '/kubemux/faults/delay')).status, 400);
+  for (const ms of ['0', '-5', '1.5', '60001', 'x']) assert.equal((await call(cluster, 'POST', `/kubemux/faults/delay?ms=${ms}`)).status, 400, ms);
+  assert.equal((await call(cluster, 'POST', '/kubemux/faults/stall?ms=5')).status, 400);
+  assert.deepEqual((await call(cluster, 'POST', '/kubemux/faults/delay?ms=25')).json, { ok: true, action: 'delay', ms: 25 });
+  assert.deepEqual((await call(cluster, 'POST', '/kubemux/faults/refuse?status=403&keepalive=true')).json, { ok: true, action: 'refuse', status: 403, keepAlive: true });
+  assert.deepEqual(cluster.applyFault('refuse', { status: '403', keepalive: 'false' }), { ok: true, action: 'refuse', status: 403, keepAlive: false });
 
   const refuse = await call(cluster, 'POST', '/kubemux/faults/refuse?status=429');
   assert.equal(refuse.status, 200);

@@ -149,8 +149,8 @@ for (const kind of allTransports) {
       t.after(() => pair.close());
       const rtts: number[] = [];
       pair.client.on('ping', (rtt) => rtts.push(rtt));
-      const fromClient = await pair.client.ping(2_000);
-      const fromServer = await pair.server.ping(2_000);
+      const fromClient = await pair.client.ping({ timeoutMs: 2_000 });
+      const fromServer = await pair.server.ping({ timeoutMs: 2_000 });
       assert.ok(fromClient >= 0 && fromClient < 2_000);
       assert.ok(fromServer >= 0 && fromServer < 2_000);
       assert.deepEqual(rtts, [fromClient]);

@@ -177,10 +177,10 @@ describe('a peer that stops answering pings', SUITE, () => {
     peer.onFrame((frame) => {
       if (frame.type === 'PING' && frame.id % 2 === 1) peer.send(ping(frame.id));
     });
-    const rtt = await within(session.ping(1000), 'the first ping');
+    const rtt = await within(session.ping({ timeoutMs: 1000 }), 'the first ping');
     assert.ok(rtt >= 0);
     peer.pause();
-    const error = await rejection(session.ping(100), 'a ping to a peer that reads nothing');
+    const error = await rejection(session.ping({ timeoutMs: 100 }), 'a ping to a peer that reads nothing');
     assert.equal(error.code, ErrorCode.PING_TIMEOUT);
     assert.equal(session.closed, false, 'a ping timeout is for the owner to act on, not a reason to close');
   });
@@ -203,7 +203,7 @@ describe('the transport resets mid-frame', SUITE, () => {
       const watchedOutcome = streamOutcome(watched);
       const pendingOpen = session.openStream(DATA_HEADERS, { timeoutMs: 60_000 });
       await peer.expect({ type: 'SYN_STREAM', streamId: 5 });
-      const pendingPing = session.ping(60_000);
+      const pendingPing = session.ping({ timeoutMs: 60_000 });
       await peer.expect({ type: 'PING', id: 1 });
       const closing = once<[KubemuxError | undefined]>(session, 'close');
 
@@ -499,9 +499,9 @@ const headers = { streamtype: 'data', port: '80', requestid: '0' };
   const [a, b] = duplexPair();
   b.resume();
   const client = new SpdySession(a, { role: 'client' });
-  const timedOut = await Promise.allSettled([client.ping(20), client.openStream(headers, { timeoutMs: 20 })]);
+  const timedOut = await Promise.allSettled([client.ping({ timeoutMs: 20 }), client.openStream(headers, { timeoutMs: 20 })]);
   check(timedOut.every((r) => r.status === 'rejected'), 'timeouts');
-  const pending = Promise.allSettled([client.ping(60000), client.openStream(headers, { timeoutMs: 60000 })]);
+  const pending = Promise.allSettled([client.ping({ timeoutMs: 60000 }), client.openStream(headers, { timeoutMs: 60000 })]);
   client.destroy();
   check((await pending).every((r) => r.status === 'rejected'), 'pending rejected at destroy');
   console.log('silent peer done');

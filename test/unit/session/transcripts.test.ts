@@ -409,7 +409,7 @@ describe('pings', SUITE, () => {
   test('a ping the peer never answers rejects with ERR_PING_TIMEOUT; its late echo is ignored', async (t) => {
     const { session, peer } = setup(t, { role: 'client' });
     const started = performance.now();
-    const pinging = session.ping(50);
+    const pinging = session.ping({ timeoutMs: 50 });
     await peer.expect({ type: 'PING', id: 1 });
     const error = await rejection(pinging, ErrorCode.PING_TIMEOUT);
     assert.ok(performance.now() - started >= 45, 'rejected before its deadline');

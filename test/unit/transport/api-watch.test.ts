@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { test, type TestContext } from 'node:test';
-import { isKubemuxError } from '../../../src/errors.js';
+import { ErrorCode, isKubemuxError } from '../../../src/errors.js';
 import { FakeCluster } from '../../../src/server/fake-cluster.js';
 import { apiWatch, type WatchEvent } from '../../../src/transport/api-request.js';
 import { within } from '../../support/deadlines.js';
@@ -112,7 +112,7 @@ test('what is not a watch event, an oversized event, a throwing handler or onOpe
   const controller = new AbortController();
   const reason = new Error('caller gave up');
   const watching = apiWatch({ server: url }, '/w', () => undefined, { signal: controller.signal, onOpen: () => controller.abort(reason) });
-  await assert.rejects(within(watching, 'the aborted watch'), (err) => err === reason);
+  await assert.rejects(within(watching, 'the aborted watch'), (err: unknown) => isKubemuxError(err, ErrorCode.ABORTED) && err.name === 'AbortError' && err.cause === reason);
 });
 
 test('the deadline covers only the wait for an answer, not the events after it', async (t) => {

@@ -234,7 +234,7 @@ for (const protocol of PROTOCOLS) {
       assert.equal(connection.acceptingStreams, true);
       assert.equal(connection.closed, false);
       assert.equal(connection.stats.pairErrors, 2);
-      if (protocol !== 'websocket-v4') assert.ok((await connection.ping(5_000)) >= 0);
+      if (protocol !== 'websocket-v4') assert.ok((await connection.ping({ timeoutMs: 5_000 })) >= 0);
     });
 
     test('32 concurrent pairs, 256 KiB each way on each, hash-checked, distinct request ids', BOUNDED, async (t) => {
@@ -269,7 +269,7 @@ for (const protocol of PROTOCOLS) {
       }
       const pair = await connection.openPortStreams(5432);
       assert.equal(connection.canPing, true);
-      const rtt = await connection.ping(5_000);
+      const rtt = await connection.ping({ timeoutMs: 5_000 });
       assert.ok(rtt >= 0 && rtt < 5_000, `rtt ${rtt}`);
 
       const failed = new Promise<Error>((resolve) => pair.data.once('error', resolve));
@@ -326,11 +326,11 @@ for (const protocol of PROTOCOLS) {
       const demo = await demoCluster(t);
       const connection = await connect(t, demo, protocol);
       const pair = await connection.openPortStreams(8080);
-      assert.ok((await connection.ping(5_000)) >= 0);
+      assert.ok((await connection.ping({ timeoutMs: 5_000 })) >= 0);
       demo.cluster.applyFault('blackhole');
-      await assert.rejects(connection.ping(200), (error: KubemuxError) => error.code === ErrorCode.PING_TIMEOUT);
+      await assert.rejects(connection.ping({ timeoutMs: 200 }), (error: KubemuxError) => error.code === ErrorCode.PING_TIMEOUT);
       demo.cluster.applyFault('clear');
-      assert.ok((await connection.ping(5_000)) >= 0);
+      assert.ok((await connection.ping({ timeoutMs: 5_000 })) >= 0);
       pair.data.destroy();
       assert.equal(await pair.errors, '');
     });
@@ -344,6 +344,9 @@ for (const protocol of PROTOCOLS) {
       for (const timeoutMs of [0, -1, 1.5, Number.POSITIVE_INFINITY]) {
         await assert.rejects(connection.openPortStreams(8080, { timeoutMs }), (error: KubemuxError) => error.code === ErrorCode.INVALID_ARGUMENT && error.scope === 'usage');
       }
+      // A value of the wrong type is named by its type, not reported as out of range.
+      await assert.rejects(connection.openPortStreams('8080' as never), { code: ErrorCode.INVALID_ARGUMENT, message: 'port must be an integer, got string' });
+      await assert.rejects(connection.openPortStreams(8080, { timeoutMs: '100' as never }), { code: ErrorCode.INVALID_ARGUMENT, message: 'timeoutMs must be an integer, got string' });
       assert.equal(connection.stats.pairsOpened, 0);
       assert.equal(demo.cluster.stats().streams, 0);
     });

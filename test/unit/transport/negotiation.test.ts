@@ -134,7 +134,7 @@ describe("'auto' negotiation", () => {
     assert.deepEqual(front.attempts, { 'websocket-tunnel': 1, spdy: 0, 'websocket-v4': 0 });
     assert.equal(cluster.stats().tunnelSessions, 1);
     // SPDY pings travel inside the tunnel to the runtime.
-    assert.ok((await connection.ping(5_000)) >= 0);
+    assert.ok((await connection.ping({ timeoutMs: 5_000 })) >= 0);
     assert.equal(cluster.stats().tunnelSessions, 1);
   });
 
@@ -220,6 +220,19 @@ describe('PortForwardDialer', () => {
 
     dialer.forget();
     assert.equal(dialer.protocol, undefined);
+  });
+
+  test('a dial to another target (fresh credentials, a new pod) keeps the protocol found', BOUNDED, async (t) => {
+    const { front, target } = await demoWithFront(t);
+    front.treat['websocket-tunnel'] = 400;
+    const dialer = new PortForwardDialer(target);
+    use(t, await dialer.dial());
+    assert.deepEqual(front.attempts, { 'websocket-tunnel': 1, spdy: 1, 'websocket-v4': 0 });
+    const refreshed = { ...target, headers: { Authorization: 'Bearer fresh' } };
+    const again = use(t, await dialer.dial({ target: refreshed }));
+    assert.equal(again.protocol, 'spdy');
+    assert.deepEqual(front.attempts, { 'websocket-tunnel': 1, spdy: 2, 'websocket-v4': 0 }, 'straight to the protocol found');
+    await assert.rejects(dialer.dial({ target: { ...target, path: portForwardPath('default', 'gone') } }), (error: KubemuxError) => error.httpStatus === 404, 'the other path is used');
   });
 
   test('a forced protocol is used as it is, never another', BOUNDED, async (t) => {

@@ -199,9 +199,9 @@ describe('broken answers', () => {
     await assert.rejects(session.openStream({ streamtype: 'error', port: '8080', requestid: '0' }), (e: unknown) => isKubemuxError(e));
   });
 
-  test('an answer that is not HTTP: ERR_UPGRADE_INVALID', async (t) => {
+  test('an answer that is not HTTP: ERR_PROTOCOL (no API server there), never a fallback signal', async (t) => {
     const server = await startScriptedServer(t, (socket) => socket.end('SSH-2.0-OpenSSH_9.6\r\n'));
-    await assert.rejects(dialSpdy({ server: server.url, headers: bearer, path: portForwardPath('shop', 'web') }), typed(ErrorCode.UPGRADE_INVALID, /did not answer in HTTP\/1\.1/));
+    await assert.rejects(dialSpdy({ server: server.url, headers: bearer, path: portForwardPath('shop', 'web') }), typed(ErrorCode.PROTOCOL, /the server at 127\.0\.0\.1:\d+ did not answer the SPDY upgrade with HTTP/));
   });
 
   test('a 101 for another protocol: ERR_UPGRADE_INVALID naming it', async (t) => {
@@ -240,7 +240,7 @@ test('bad session options are a usage error before anything is sent, never an un
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const { port } = server.address() as net.AddressInfo;
-  await assert.rejects(dialSpdy({ server: `http://127.0.0.1:${port}`, path: '/api/v1/namespaces/default/pods/demo/portforward' }, { maxFrameBytes: 5 }), {
+  await assert.rejects(dialSpdy({ server: `http://127.0.0.1:${port}`, path: '/api/v1/namespaces/default/pods/demo/portforward' }, { session: { maxFrameBytes: 5 } }), {
     code: 'ERR_INVALID_ARGUMENT',
     scope: 'usage',
   });

@@ -80,11 +80,23 @@ function sendPrefixes(connection: WebSocketConnection, port: number): void {
   connection.send(message(1, encodePortPrefix(port)));
 }
 
-async function openPair(t: TestContext, server: ScriptedServer, port = 8080, path = PATH): Promise<{ client: WebSocketV4Connection; pair: PortStreams; side: ServerSide }> {
-  const client = new WebSocketV4Connection({ server: server.url, path });
+/**
+ * Opens a pair. The open resolves only once the server's port prefixes have arrived on both
+ * channels, so the server side starts with `start` (default: both prefixes for `port`) as soon as
+ * it has accepted the upgrade.
+ */
+async function openPair(
+  t: TestContext,
+  server: ScriptedServer,
+  options: { port?: number; path?: string; start?: (side: ServerSide) => void } = {},
+): Promise<{ client: WebSocketV4Connection; pair: PortStreams; side: ServerSide }> {
+  const port = options.port ?? 8080;
+  const client = new WebSocketV4Connection({ server: server.url, path: options.path ?? PATH });
   t.after(() => client.destroy());
-  const [pair, side] = await Promise.all([client.openPortStreams(port), server.next()]);
-  return { client, pair, side };
+  const opening = client.openPortStreams(port);
+  const side = await server.next();
+  (options.start ?? ((accepted: ServerSide) => sendPrefixes(accepted.connection, port)))(side);
+  return { client, pair: await opening, side };
 }
 
 function failure(stream: Duplex): Promise<KubemuxError> {
@@ -94,14 +106,18 @@ function failure(stream: Duplex): Promise<KubemuxError> {
 describe('v4 requests and port prefixes', () => {
   test('GET ?ports=P offering only v4.channel.k8s.io; a prefix split over messages or glued to data is stripped', BOUNDED, async (t) => {
     const server = await scriptedServer(t);
-    const { pair, side } = await openPair(t, server, 8080, `${PATH}?container=web`);
+    const { pair, side } = await openPair(t, server, {
+      path: `${PATH}?container=web`,
+      start: (accepted) => {
+        // 8080 = 0x1f90: low byte alone, then the high byte glued to the first data bytes.
+        accepted.connection.send(message(0, [0x90]));
+        accepted.connection.send(message(0, [0x1f], 'hel'));
+        accepted.connection.send(message(1, [0x90, 0x1f]));
+      },
+    });
     assert.equal(side.request.method, 'GET');
     assert.equal(side.request.url, `${PATH}?container=web&ports=8080`);
     assert.equal(side.request.headers['sec-websocket-protocol'], V4_CHANNEL_SUBPROTOCOL);
-    // 8080 = 0x1f90: low byte alone, then the high byte glued to the first data bytes.
-    side.connection.send(message(0, [0x90]));
-    side.connection.send(message(0, [0x1f], 'hel'));
-    side.connection.send(message(1, [0x90, 0x1f]));
     side.connection.send(message(0, 'lo'));
     side.connection.send(Buffer.alloc(0)); // empty messages are ignored
     side.connection.close(1000);
@@ -109,29 +125,33 @@ describe('v4 requests and port prefixes', () => {
     assert.equal(await pair.errors, '');
   });
 
-  test('a prefix naming another port is ERR_PROTOCOL; the server is told with 1002', BOUNDED, async (t) => {
+  test('a prefix naming another port fails the open with ERR_PROTOCOL; the server is told with 1002', BOUNDED, async (t) => {
     const server = await scriptedServer(t);
-    const { pair, side } = await openPair(t, server);
-    const failed = failure(pair.data);
+    const client = new WebSocketV4Connection({ server: server.url, path: PATH });
+    t.after(() => client.destroy());
+    const opening = client.openPortStreams(8080);
+    const side = await server.next();
     sendPrefixes(side.connection, 8081);
-    const error = await failed;
-    assert.equal(error.code, ErrorCode.PROTOCOL);
-    assert.match(error.message, /starts with port 8081, expected 8080/);
+    await assert.rejects(opening, (error: KubemuxError) => {
+      assert.equal(error.code, ErrorCode.PROTOCOL);
+      assert.match(error.message, /starts with port 8081, expected 8080/);
+      return true;
+    });
     assert.equal((await side.closed)[0], 1002);
+    assert.equal(client.stats.pairsFailed, 1);
+    assert.equal(client.stats.pairsOpened, 0);
   });
 
   test('a text message is ERR_PROTOCOL (close 1003); a message for channel 2 is ERR_PROTOCOL (close 1002)', BOUNDED, async (t) => {
     const server = await scriptedServer(t);
     const text = await openPair(t, server);
     const textFailed = failure(text.pair.data);
-    sendPrefixes(text.side.connection, 8080);
     text.side.connection.send('0hello', { binary: false });
     assert.equal((await textFailed).code, ErrorCode.PROTOCOL);
     assert.equal((await text.side.closed)[0], 1003);
 
     const unknown = await openPair(t, server);
     const unknownFailed = failure(unknown.pair.data);
-    sendPrefixes(unknown.side.connection, 8080);
     unknown.side.connection.send(message(2, 'x'));
     assert.equal((await unknownFailed).code, ErrorCode.PROTOCOL);
     assert.equal((await unknown.side.closed)[0], 1002);
@@ -143,7 +163,6 @@ describe('v4 ends', () => {
     const server = await scriptedServer(t);
     const { client, pair, side } = await openPair(t, server);
     const failed = failure(pair.data);
-    sendPrefixes(side.connection, 8080);
     side.connection.send(message(1, 'error forwarding port 8080 to pod demo: connection refused'));
     side.connection.close(1000);
     assert.equal(await pair.errors, 'error forwarding port 8080 to pod demo: connection refused');
@@ -159,7 +178,6 @@ describe('v4 ends', () => {
     const server = await scriptedServer(t);
     const { pair, side } = await openPair(t, server);
     const failed = failure(pair.data);
-    sendPrefixes(side.connection, 8080);
     side.connection.close(1011, 'runtime gone');
     const error = await failed;
     assert.equal(error.code, ErrorCode.TRANSPORT_CLOSED);
@@ -176,7 +194,6 @@ describe('v4 ends', () => {
       // The reply comes after the request, as a server that answers complete requests would.
       if (data.subarray(1).toString() === 'ping?') side.connection.send(message(0, 'pong!'));
     });
-    sendPrefixes(side.connection, 8080);
     pair.data.end('ping?');
     const reply = await new Promise<Buffer>((resolve) => pair.data.once('data', resolve));
     assert.equal(reply.toString(), 'pong!');
@@ -195,7 +212,6 @@ describe('v4 ends', () => {
   test('destroy(error) closes with 1011 and the reason', BOUNDED, async (t) => {
     const server = await scriptedServer(t);
     const { pair, side } = await openPair(t, server);
-    sendPrefixes(side.connection, 8080);
     pair.data.on('error', () => {});
     pair.data.destroy(new Error('local client reset'));
     const [code, reason] = await side.closed;
@@ -208,7 +224,6 @@ describe('v4 backpressure', () => {
   test('an unread data stream pauses the WebSocket, so the server blocks; nothing is lost', BOUNDED, async (t) => {
     const server = await scriptedServer(t);
     const { pair, side } = await openPair(t, server);
-    sendPrefixes(side.connection, 8080);
     const payload = randomBytes(16 * MiB);
     let blocked!: () => void;
     const serverBlocked = new Promise<void>((resolve) => {
@@ -232,7 +247,6 @@ describe('v4 backpressure', () => {
   test('a server that does not read holds back the writer; everything arrives once it reads', BOUNDED, async (t) => {
     const server = await scriptedServer(t);
     const { pair, side } = await openPair(t, server);
-    sendPrefixes(side.connection, 8080);
     side.connection.pause();
     const chunks: Buffer[] = [];
     let total = 0;
@@ -272,10 +286,9 @@ describe('v4 connection lifecycle', () => {
 
   test('close() waits for open pairs; ping uses the open WebSockets', BOUNDED, async (t) => {
     const server = await scriptedServer(t);
-    const { client, pair, side } = await openPair(t, server);
-    sendPrefixes(side.connection, 8080);
+    const { client, pair } = await openPair(t, server);
     assert.equal(client.canPing, true);
-    assert.ok((await client.ping(5_000)) >= 0);
+    assert.ok((await client.ping({ timeoutMs: 5_000 })) >= 0);
     const closing = client.close();
     assert.equal(client.acceptingStreams, false);
     await assert.rejects(client.openPortStreams(8080), (error: KubemuxError) => error.code === ErrorCode.SESSION_DRAINING);
