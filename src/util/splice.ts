@@ -134,9 +134,12 @@ class Splice {
     if (a.readableEnded) this.ended(a);
     if (b.readableEnded) this.ended(b);
     if (this.#state !== 'copying') return;
-    // Last: adding a 'data' listener starts the flow.
+    // Last, the flow starts. resume() too: a stream paused before (a socket accepted with
+    // pauseOnConnect) does not start flowing when a 'data' listener is added.
     a.on('data', onData);
     b.on('data', onData);
+    a.resume();
+    b.resume();
   }
 
   other(side: Spliced): Spliced {

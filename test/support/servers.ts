@@ -1,6 +1,8 @@
 /** Loopback servers for tests: a TCP echo "pod" and an HTTP server fronting a PortForwardEndpoint. */
+import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
+import type { TestContext } from 'node:test';
 import { PortForwardEndpoint, type PodTarget, type PortForwardEndpointOptions } from '../../src/server/portforward/endpoint.js';
 
 export interface RunningServer {
@@ -39,6 +41,27 @@ export async function startEchoServer(): Promise<RunningServer & { connections: 
     },
     close: () => closeServer(server, sockets),
   };
+}
+
+/**
+ * A pod port on 127.0.0.1 served by `onSocket` (half-open allowed), for cases the echo pod cannot
+ * show; tracks its sockets and stops with the test.
+ */
+export async function startPod(t: TestContext, onSocket: (socket: net.Socket) => void): Promise<{ port: number; sockets: Set<net.Socket> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('error', () => socket.destroy());
+    socket.once('close', () => sockets.delete(socket));
+    onSocket(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return { port: (server.address() as net.AddressInfo).port, sockets };
 }
 
 /** A port on 127.0.0.1 where nothing listens (bound, then released). */
@@ -86,10 +109,11 @@ export async function startEndpointServer(
 
 /**
  * The default fake cluster (pod, deployment and service `demo`) whose pod ports 8080 and 5432
- * lead to an echo server (or to `podTarget`, "host:port"), so forwarded bytes come back.
- * `close()` stops both.
+ * lead to an echo server (or to `podTarget`, "host:port"), so forwarded bytes come back; `portMap`
+ * maps more pod ports (or those two) to other "host:port" targets. `close()` stops the cluster
+ * and the echo server.
  */
-export async function startDemoCluster(options: { tls?: boolean; podTarget?: string } = {}): Promise<{
+export async function startDemoCluster(options: { tls?: boolean; podTarget?: string; portMap?: Readonly<Record<number, string>> } = {}): Promise<{
   cluster: import('../../src/server/fake-cluster.js').FakeCluster;
   echo: RunningServer & { connections: number };
   close(): Promise<void>;
@@ -102,7 +126,7 @@ export async function startDemoCluster(options: { tls?: boolean; podTarget?: str
   const namespaces = Object.fromEntries(
     Object.entries(config.namespaces).map(([name, ns]) => [
       name,
-      { ...ns, pods: (ns.pods ?? []).map((pod) => ({ ...pod, portMap: { '8080': target, '5432': target } })) },
+      { ...ns, pods: (ns.pods ?? []).map((pod) => ({ ...pod, portMap: { '8080': target, '5432': target, ...options.portMap } })) },
     ]),
   );
   const cluster = await FakeCluster.start({ config: { ...config, namespaces }, tls: options.tls === true });
