@@ -128,7 +128,7 @@ export class PortForwarder extends EventEmitter<PortForwarderEvents> {
    * - `mode: 'abort'`: every open connection is reset now (`connectionFailed`, ERR_ABORTED).
    *
    * Resolves when nothing is left running (no listener, no socket, no timer), after the last
-   * connection event and before 'close'. Idempotent: later calls return the same promise, except
+   * connection event and the 'close' event. Idempotent: later calls return the same promise, except
    * that `'abort'` (or a `timeoutMs`) still cuts connections a `'finish'` is waiting for. Rejects
    * only with ERR_INVALID_ARGUMENT (usage) for bad options. The opener is not closed.
    */

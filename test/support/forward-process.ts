@@ -5,7 +5,8 @@
  * this file's {@link runForwardChild} in the child).
  *
  * Messages, parent -> child: `{ type: 'arm' }` (report the next pause of a pair's data stream,
- * i.e. the splice holding the pod back because the local client does not read), `{ type: 'rss' }`,
+ * i.e. the splice holding the pod back because the local client does not read), `{ type: 'rss' }`
+ * (after a full GC with `gc: true`),
  * `{ type: 'close', mode }`. Child -> parent: `ready`, `paused`, `rss`, `event`, `closed`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -35,7 +36,7 @@ export type ForwardChildMessage =
   | { type: 'closed' };
 
 /** Parent -> child messages. */
-export type ForwardParentMessage = { type: 'arm' } | { type: 'rss' } | { type: 'close'; mode: 'finish' | 'abort' };
+export type ForwardParentMessage = { type: 'arm' } | { type: 'rss'; gc?: boolean } | { type: 'close'; mode: 'finish' | 'abort' };
 
 /** The child's side: dial, forward, answer the parent; returns once closed (the process must then exit by itself). */
 export async function runForwardChild(config: ForwardChildConfig): Promise<void> {
@@ -69,12 +70,15 @@ export async function runForwardChild(config: ForwardChildConfig): Promise<void>
   await new Promise<void>((resolve) => {
     process.on('message', (message: ForwardParentMessage) => {
       if (message.type === 'arm') armed = true;
-      else if (message.type === 'rss') send({ type: 'rss', rss: process.memoryUsage.rss() });
+      else if (message.type === 'rss') {
+        if (message.gc === true) (globalThis as { gc?: () => void }).gc?.();
+        send({ type: 'rss', rss: process.memoryUsage.rss() });
+      }
       else if (message.type === 'close') {
         void forwarder.close({ mode: message.mode }).then(async () => {
           await connection.close();
-          send({ type: 'closed' });
-          resolve();
+          // Disconnect only once the message is out: an IPC channel closed with it queued drops it.
+          process.send?.({ type: 'closed' } satisfies ForwardChildMessage, () => resolve());
         });
       }
     });
