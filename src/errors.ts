@@ -84,6 +84,8 @@ export const ErrorCode = {
   TARGET_NOT_FOUND: 'ERR_TARGET_NOT_FOUND',
   /** A local address or port could not be listened on (EADDRINUSE, EACCES, an address this machine does not have). */
   LISTEN_FAILED: 'ERR_LISTEN_FAILED',
+  /** A listener could not accept a connection (EMFILE, ENFILE: out of file descriptors). The listener goes on; that connection is lost. */
+  ACCEPT_FAILED: 'ERR_ACCEPT_FAILED',
 } as const;
 
 /** One of the {@link ErrorCode} values. */

@@ -82,3 +82,26 @@ export type {
 } from './resilience/events.js';
 export { classifyFailure, type FailureKind } from './resilience/failure-kind.js';
 export { systemClock, type Clock, type TimerHandle, type RandomSource } from './util/clock.js';
+export {
+  PortForwarder,
+  forward,
+  FORWARDER_DEFAULTS,
+  DEFAULT_LISTEN_ADDRESSES,
+  parsePortSpec,
+  isPortName,
+  type PortForwarderOptions,
+  type CloseForwarderOptions,
+  type ResolvePort,
+  type PortSpec,
+  type ParsedPortSpec,
+  type PortForwarderEvents,
+  type PortForwarderStats,
+  type ForwarderReady,
+  type ListenerInfo,
+  type SkippedListener,
+  type ConnectionOpenedInfo,
+  type ConnectionClosedInfo,
+  type ConnectionFailedInfo,
+  type ConnectionCloseReason,
+  type AcceptErrorInfo,
+} from './forwarder/index.js';

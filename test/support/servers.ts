@@ -2,9 +2,11 @@
  * Loopback servers for tests: a TCP echo "pod", an HTTP server fronting a PortForwardEndpoint, the
  * demo fake cluster, and an endpoint that lets a test see whether the client let go of its sockets.
  */
+import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TestContext } from 'node:test';
 import { PortForwardEndpoint, type PodTarget, type PortForwardEndpointOptions } from '../../src/server/portforward/endpoint.js';
 import { within } from './deadlines.js';
 
@@ -44,6 +46,27 @@ export async function startEchoServer(port = 0): Promise<RunningServer & { conne
     },
     close: () => closeServer(server, sockets),
   };
+}
+
+/**
+ * A pod port on 127.0.0.1 served by `onSocket` (half-open allowed), for cases the echo pod cannot
+ * show; tracks its sockets and stops with the test.
+ */
+export async function startPod(t: TestContext, onSocket: (socket: net.Socket) => void): Promise<{ port: number; sockets: Set<net.Socket> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('error', () => socket.destroy());
+    socket.once('close', () => sockets.delete(socket));
+    onSocket(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return { port: (server.address() as net.AddressInfo).port, sockets };
 }
 
 /** A port on 127.0.0.1 where nothing listens (bound, then released). */
@@ -91,10 +114,13 @@ export async function startEndpointServer(
 
 /**
  * The default fake cluster (pod, deployment and service `demo`) whose pod ports 8080 and 5432
- * lead to an echo server (or to `podTarget`, "host:port"), so forwarded bytes come back; its
- * port-forward endpoint is `endpoint` when given. `close()` stops both.
+ * lead to an echo server (or to `podTarget`, "host:port"), so forwarded bytes come back; `portMap`
+ * maps more pod ports (or those two) to other "host:port" targets; its port-forward endpoint is
+ * `endpoint` when given. `close()` stops the cluster and the echo server.
  */
-export async function startDemoCluster(options: { tls?: boolean; podTarget?: string; endpoint?: PortForwardEndpoint } = {}): Promise<{
+export async function startDemoCluster(
+  options: { tls?: boolean; podTarget?: string; portMap?: Readonly<Record<number, string>>; endpoint?: PortForwardEndpoint } = {},
+): Promise<{
   cluster: import('../../src/server/fake-cluster.js').FakeCluster;
   echo: RunningServer & { connections: number };
   close(): Promise<void>;
@@ -107,7 +133,7 @@ export async function startDemoCluster(options: { tls?: boolean; podTarget?: str
   const namespaces = Object.fromEntries(
     Object.entries(config.namespaces).map(([name, ns]) => [
       name,
-      { ...ns, pods: (ns.pods ?? []).map((pod) => ({ ...pod, portMap: { '8080': target, '5432': target } })) },
+      { ...ns, pods: (ns.pods ?? []).map((pod) => ({ ...pod, portMap: { '8080': target, '5432': target, ...options.portMap } })) },
     ]),
   );
   const cluster = await FakeCluster.start({ config: { ...config, namespaces }, tls: options.tls === true, ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }) });

@@ -16,6 +16,47 @@ export function readAll(stream: Readable): Promise<Buffer> {
   });
 }
 
+/**
+ * Resolves with exactly the first `count` bytes the stream delivers, then pauses it (bytes past
+ * `count` are put back for the next reader); rejects if it ends or fails first.
+ */
+export function readBytes(stream: Readable, count: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const finish = (error?: Error): void => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', finish);
+      stream.pause();
+      if (error !== undefined) {
+        reject(error);
+        return;
+      }
+      const all = Buffer.concat(chunks);
+      if (all.length > count) stream.unshift(all.subarray(count));
+      resolve(all.subarray(0, count));
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      total += chunk.length;
+      if (total >= count) finish();
+    };
+    const onEnd = (): void => finish(new Error(`stream ended after ${total} of ${count} bytes`));
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', finish);
+    stream.resume();
+  });
+}
+
+/** Reads a stream to its end, also when an earlier reader (readBytes) left it paused. */
+export function readRest(stream: Readable): Promise<Buffer> {
+  const all = readAll(stream);
+  stream.resume();
+  return all;
+}
+
 /** Waits for a stream's 'error' and returns it; rejects if it ends cleanly instead. */
 export function nextError(stream: Duplex): Promise<Error> {
   return new Promise((resolve, reject) => {

@@ -1,7 +1,7 @@
 /**
- * One forwarded connection, runtime side: dial the pod's port, then copy bytes both ways with
- * backpressure until both directions have ended. Used for SPDY stream pairs and for WebSocket
- * v4 channels alike.
+ * One forwarded connection, runtime side: dial the pod's port, then splice the client's side to it
+ * (src/util/splice.ts: bytes both ways with backpressure until both directions have ended). Used
+ * for SPDY stream pairs and for WebSocket v4 channels alike.
  *
  * Departure from containerd, on purpose: containerd closes the pod connection at most 1 s after
  * the first direction ends (it has no CloseWrite), so a client's half-close cuts off the pod's
@@ -9,6 +9,7 @@
  * stream), which is what a test server should do; spec/portforward.md describes both.
  */
 import type { Duplex } from 'node:stream';
+import { splice } from '../../util/splice.js';
 import { dialFailureMessage, type DialFunction } from './pod-dialer.js';
 import type { PodTarget } from './types.js';
 
@@ -43,64 +44,16 @@ export async function forwardToPod(request: ForwardRequest): Promise<'done' | 'd
     request.reportError(dialFailureMessage(pod, port, target, error));
     return 'dial-failed';
   }
-  if (client.destroyed) {
-    podSocket.destroy();
-    return 'reset';
-  }
-  return new Promise((resolve) => {
-    let clientEnded = false;
-    let podEnded = false;
-    let settled = false;
-    const settle = (outcome: 'done' | 'reset'): void => {
-      if (settled) return;
-      settled = true;
-      resolve(outcome);
-    };
-    const finishIfBothEnded = (): void => {
-      if (clientEnded && podEnded) {
-        podSocket.destroy();
-        settle('done');
-      }
-    };
-    client.on('data', (chunk: Buffer) => {
-      counters.bytesToPod += chunk.length;
-      if (!podSocket.write(chunk)) client.pause();
-    });
-    podSocket.on('drain', () => client.resume());
-    client.on('end', () => {
-      clientEnded = true;
-      podSocket.end();
-      finishIfBothEnded();
-    });
-    podSocket.on('data', (chunk: Buffer) => {
-      counters.bytesFromPod += chunk.length;
-      if (!client.write(chunk)) podSocket.pause();
-    });
-    client.on('drain', () => podSocket.resume());
-    podSocket.on('end', () => {
-      podEnded = true;
-      client.end();
-      finishIfBothEnded();
-    });
+  const { outcome } = await splice(client, podSocket, {
+    onChunk: (direction, bytes) => {
+      if (direction === 'aToB') counters.bytesToPod += bytes;
+      else counters.bytesFromPod += bytes;
+    },
     // A reset on either side resets the other, without error text: that is what containerd does
-    // for ECONNRESET/EPIPE, and kubectl then keeps the rest of its connections.
-    podSocket.on('error', () => {
-      client.destroy();
-      settle('reset');
-    });
-    podSocket.on('close', () => {
-      if (!podEnded) {
-        client.destroy();
-        settle('reset');
-      }
-    });
-    client.on('error', () => {
-      podSocket.destroy();
-      settle('reset');
-    });
-    client.on('close', () => {
-      if (!clientEnded || !podEnded) podSocket.destroy();
-      settle(clientEnded && podEnded ? 'done' : 'reset');
-    });
+    // for ECONNRESET/EPIPE, and kubectl then keeps the rest of its connections. containerd closes
+    // the pod connection (a FIN, not an RST) when the stream fails, and so does this endpoint.
+    resetTcp: false,
   });
+  if (outcome === 'done') podSocket.destroy();
+  return outcome;
 }

@@ -6,15 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import net from 'node:net';
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { describe, test, type TestContext } from 'node:test';
 import { ErrorCode, KubemuxError, isKubemuxError } from '../../../src/errors.js';
 import { dialPortForward } from '../../../src/transport/dial.js';
 import type { PortForwardConnection, PortForwardProtocol, PortStreams } from '../../../src/transport/port-forward-connection.js';
 import { portForwardPath } from '../../../src/transport/request-target.js';
-import { closedPort, startDemoCluster } from '../../support/servers.js';
-import { nextEvent, randomBytes, readAll, sha256 } from '../../support/streams.js';
+import { closedPort, startDemoCluster, startPod } from '../../support/servers.js';
+import { nextEvent, randomBytes, readAll, readBytes, readRest, sha256 } from '../../support/streams.js';
 
 const MiB = 1024 * 1024;
 const BOUNDED = { timeout: 60_000 };
@@ -37,39 +36,6 @@ async function connect(t: TestContext, demo: Demo, protocol: PortForwardProtocol
   return connection;
 }
 
-/** Resolves with exactly the first `count` bytes the stream delivers, then pauses it; rejects if it ends or fails first. */
-function readBytes(stream: Readable, count: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const finish = (error?: Error): void => {
-      stream.off('data', onData);
-      stream.off('end', onEnd);
-      stream.off('error', finish);
-      stream.pause();
-      if (error !== undefined) reject(error);
-      else resolve(Buffer.concat(chunks).subarray(0, count));
-    };
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk);
-      total += chunk.length;
-      if (total >= count) finish();
-    };
-    const onEnd = (): void => finish(new Error(`stream ended after ${total} of ${count} bytes`));
-    stream.on('data', onData);
-    stream.once('end', onEnd);
-    stream.once('error', finish);
-    stream.resume();
-  });
-}
-
-/** Reads a stream to its end, also when an earlier reader left it paused. */
-function readRest(stream: Readable): Promise<Buffer> {
-  const all = readAll(stream);
-  stream.resume();
-  return all;
-}
-
 /** Writes `data` in 64 KiB pieces with backpressure; does not end the stream. */
 async function writeAll(stream: Duplex, data: Buffer): Promise<void> {
   for (let offset = 0; offset < data.length; offset += 64 * 1024) {
@@ -85,24 +51,6 @@ async function finishPair(protocol: PortForwardProtocol, pair: PortStreams): Pro
   }
   pair.data.destroy();
   assert.equal(await pair.errors, '');
-}
-
-/** A pod port served by `onSocket`, for cases the echo pod cannot show; tracks its sockets. */
-async function startPod(t: TestContext, onSocket: (socket: net.Socket) => void): Promise<{ port: number; sockets: Set<net.Socket> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    sockets.add(socket);
-    socket.on('error', () => socket.destroy());
-    socket.once('close', () => sockets.delete(socket));
-    onSocket(socket);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return { port: (server.address() as net.AddressInfo).port, sockets };
 }
 
 for (const protocol of PROTOCOLS) {

@@ -1,0 +1,22 @@
+/** The forwarder: local TCP listeners whose connections each get their own port-forward pair. */
+export { PortForwarder, forward } from './port-forwarder.js';
+export {
+  FORWARDER_DEFAULTS,
+  type PortForwarderOptions,
+  type CloseForwarderOptions,
+  type ResolvePort,
+} from './options.js';
+export { parsePortSpec, isPortName, type PortSpec, type ParsedPortSpec } from './port-spec.js';
+export { DEFAULT_LISTEN_ADDRESSES } from './listen-address.js';
+export type {
+  PortForwarderEvents,
+  PortForwarderStats,
+  ForwarderReady,
+  ListenerInfo,
+  SkippedListener,
+  ConnectionOpenedInfo,
+  ConnectionClosedInfo,
+  ConnectionFailedInfo,
+  ConnectionCloseReason,
+  AcceptErrorInfo,
+} from './events.js';

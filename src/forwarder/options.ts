@@ -1,0 +1,118 @@
+/** Options of a {@link PortForwarder}, their defaults and their validation. */
+import { ErrorCode, KubemuxError } from '../errors.js';
+import type { PortStreamOpener } from '../transport/port-forward-connection.js';
+import { DEFAULT_LISTEN_ADDRESSES, parseListenAddresses, type ListenAddress } from './listen-address.js';
+import { parsePortSpecs, type ParsedPortSpec, type PortSpec } from './port-spec.js';
+
+/**
+ * Maps a remote port as given (a number, or a port name) to the pod port to open pairs on: a
+ * pod's named container port, a service port's target port. Fails with a KubemuxError
+ * (ERR_TARGET_NOT_FOUND for an unknown name, say), which {@link PortForwarder.ready} rejects with.
+ */
+export type ResolvePort = (remote: number | string, signal: AbortSignal) => Promise<number>;
+
+/** Options of {@link PortForwarder} and {@link forward}. */
+export interface PortForwarderOptions {
+  /**
+   * What opens a pair per local connection: a PortForwardConnection, or the resilience layer's
+   * connection. The caller owns it: the forwarder never closes it (close it after the forwarder).
+   */
+  readonly opener: PortStreamOpener;
+  /** The ports to forward, at least one: `"8080"`, `"9000:80"`, `":80"`, `"0:80"`, `"http"`, or `{ local?, remote }`. */
+  readonly ports: readonly PortSpec[];
+  /**
+   * Where to listen. Default `['localhost']`: 127.0.0.1 and ::1, either may fail. Other values are
+   * IP literals that must all bind; a non-loopback one (`0.0.0.0`) is how to listen beyond this
+   * machine.
+   */
+  readonly addresses?: readonly string[];
+  /**
+   * Maps remote ports (names, service ports) to pod ports; called once per port spec before
+   * anything is bound. Default: numbers as they are; a port name is then a usage error.
+   */
+  readonly resolvePort?: ResolvePort;
+  /** Deadline for each local connection's pair to open, ms (`timeoutMs` of openPortStreams). Default 5,000. */
+  readonly openTimeoutMs?: number;
+}
+
+/** Defaults of {@link PortForwarderOptions}. */
+export const FORWARDER_DEFAULTS = Object.freeze({
+  addresses: DEFAULT_LISTEN_ADDRESSES,
+  openTimeoutMs: 5_000,
+});
+
+/** Options of {@link PortForwarder.close}. */
+export interface CloseForwarderOptions {
+  /**
+   * `'finish'` (default): stop listening, let open connections end by themselves. `'abort'`: stop
+   * listening and reset every open connection.
+   */
+  readonly mode?: 'finish' | 'abort';
+  /** With `'finish'`: abort the connections still open after this many ms. Default: wait for them. */
+  readonly timeoutMs?: number;
+}
+
+/** Validated options. @internal */
+export interface ResolvedForwarderOptions {
+  readonly opener: PortStreamOpener;
+  readonly ports: readonly ParsedPortSpec[];
+  readonly addresses: readonly ListenAddress[];
+  readonly resolvePort: ResolvePort | undefined;
+  readonly openTimeoutMs: number;
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function usage(message: string): KubemuxError {
+  return new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', message);
+}
+
+/** Checks a ms option: an integer in `min`..2^31-1. */
+export function checkMs(name: string, value: number, min: number): number {
+  if (!Number.isInteger(value) || value < min || value > MAX_TIMER_MS) throw usage(`${name} ${String(value)} is outside ${min}..${MAX_TIMER_MS}`);
+  return value;
+}
+
+/** Applies defaults and validates; throws ERR_INVALID_ARGUMENT (usage) naming the bad option. */
+export function resolveForwarderOptions(options: PortForwarderOptions): ResolvedForwarderOptions {
+  if (typeof options !== 'object' || options === null) throw usage('options are required: { opener, ports }');
+  const opener = options.opener as PortStreamOpener | undefined;
+  if (typeof opener?.openPortStreams !== 'function') throw usage('opener must have openPortStreams(port, options) (a PortForwardConnection, or the resilience layer)');
+  const ports = parsePortSpecs(options.ports);
+  const resolvePort = options.resolvePort;
+  if (resolvePort !== undefined && typeof resolvePort !== 'function') throw usage('resolvePort must be a function');
+  if (resolvePort === undefined) {
+    const named = ports.find((port) => typeof port.remote === 'string');
+    if (named !== undefined) throw usage(`invalid port spec ${named.text}: the port name ${JSON.stringify(named.remote)} needs a resolvePort hook`);
+  }
+  return {
+    opener,
+    ports,
+    addresses: parseListenAddresses(options.addresses ?? FORWARDER_DEFAULTS.addresses),
+    resolvePort,
+    openTimeoutMs: checkMs('openTimeoutMs', options.openTimeoutMs ?? FORWARDER_DEFAULTS.openTimeoutMs, 1),
+  };
+}
+
+/**
+ * Throws ERR_INVALID_ARGUMENT (usage) when two specs name the same non-zero local port (known
+ * once names are resolved): the second could never bind. @internal
+ */
+export function checkDistinctLocalPorts(ports: ReadonlyArray<{ readonly text: string; readonly local: number }>): void {
+  const seen = new Map<number, string>();
+  for (const { text, local } of ports) {
+    if (local === 0) continue;
+    const earlier = seen.get(local);
+    if (earlier !== undefined) throw usage(`invalid port spec ${text}: local port ${local} is already used by ${earlier}`);
+    seen.set(local, text);
+  }
+}
+
+/** Validates close options; throws ERR_INVALID_ARGUMENT (usage). @internal */
+export function resolveCloseOptions(options: CloseForwarderOptions): { mode: 'finish' | 'abort'; timeoutMs: number | undefined } {
+  const mode = options.mode ?? 'finish';
+  if (mode !== 'finish' && mode !== 'abort') throw usage(`close mode must be 'finish' or 'abort', got ${JSON.stringify(mode)}`);
+  const timeoutMs = options.timeoutMs === undefined ? undefined : checkMs('timeoutMs', options.timeoutMs, 0);
+  if (timeoutMs !== undefined && mode === 'abort') throw usage("timeoutMs applies to close mode 'finish' only");
+  return { mode, timeoutMs };
+}
