@@ -176,8 +176,10 @@ export interface PortForwardConnection extends EventEmitter<PortForwardConnectio
    * - `'websocket-tunnel'`: the same SPDY PING inside the tunnel, as kubectl does (a WebSocket
    *   ping would only test the hop to the API server).
    * - `'websocket-v4'`: there is no long-lived connection, only one WebSocket per open pair. A
-   *   WebSocket ping goes on every open WebSocket, and the slowest pong is the result; it tests
-   *   the hop to whoever terminates the WebSocket (the API server, or a proxy in between). With no
+   *   WebSocket ping goes on every open WebSocket under the one deadline, and the slowest pong is
+   *   the result; a pair whose WebSocket does not answer in time is dead and fails alone (its
+   *   `data` errors with ERR_PING_TIMEOUT). It tests the hop to whoever terminates the WebSocket
+   *   (the API server, or a proxy in between). With no
    *   WebSocket open there is nothing to test, {@link canPing} is false and ping() fails with
    *   ERR_INVALID_ARGUMENT (usage): the next pair's upgrade is the only real probe.
    */

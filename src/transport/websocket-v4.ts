@@ -28,7 +28,8 @@
  *   pod connection. The server closes the WebSocket with 1000 when the pod connection has ended;
  *   when it wrote error text first, `data` fails with ERR_STREAM_RESET carrying the text, as over
  *   SPDY, where the server resets the data stream after error text.
- * - ping() is a WebSocket ping on each open WebSocket (see PortForwardConnection.ping).
+ * - ping() is a WebSocket ping on each open pair under one deadline: liveness per pair. A pair
+ *   that does not answer fails alone with ERR_PING_TIMEOUT (see pingPairs).
  */
 import { EventEmitter } from 'eventemitter3';
 import { randomBytes } from 'node:crypto';
@@ -456,7 +457,7 @@ export class WebSocketV4Connection extends EventEmitter<PortForwardConnectionEve
     const { timeoutMs = this.#options.pingTimeoutMs, signal } = options;
     if (signal?.aborted === true) return Promise.reject(abortError(signal, 'session', 'the ping'));
     if (this.#state === 'closed') return Promise.reject(new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', 'the v4 port-forward connection is closed'));
-    const open = this.#openWebSockets();
+    const open = [...this.#pairs].filter((data) => data.connection.state === 'open');
     if (open.length === 0) {
       return Promise.reject(
         new KubemuxError(
@@ -466,11 +467,7 @@ export class WebSocketV4Connection extends EventEmitter<PortForwardConnectionEve
         ),
       );
     }
-    return Promise.all(open.map((connection) => pingWebSocket(connection, timeoutMs, signal))).then((rtts) => {
-      const answered = rtts.filter((rtt): rtt is number => rtt !== undefined);
-      if (answered.length === 0) throw new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', 'every v4 WebSocket closed before answering the ping');
-      return Math.max(...answered);
-    });
+    return pingPairs(open, timeoutMs, signal);
   }
 
   /** See {@link PortForwardConnection.close}. */
@@ -569,41 +566,72 @@ function awaitPortPrefixes(data: V4DataStream, ms: number, shownMs: number, sign
 }
 
 /**
- * One WebSocket ping: the round trip in ms, undefined if the WebSocket closed first,
- * ERR_PING_TIMEOUT after `timeoutMs`, ERR_ABORTED when `signal` aborts first.
+ * Liveness per pair, for v4 has no connection to test as a whole: a WebSocket ping on each open
+ * pair under one shared deadline. A pair whose WebSocket does not answer in time is dead; it fails
+ * alone (`data` errors with ERR_PING_TIMEOUT, scope 'stream', so the forwarder resets its local
+ * socket), and the others go on. Resolves with the slowest answer, ms; rejects with
+ * ERR_PING_TIMEOUT when no pair answered, ERR_TRANSPORT_CLOSED when every WebSocket closed first,
+ * ERR_ABORTED through `signal`.
  */
-function pingWebSocket(connection: WebSocketConnection, timeoutMs: number, signal: AbortSignal | undefined): Promise<number | undefined> {
-  return new Promise((resolve, reject) => {
+function pingPairs(pairs: readonly V4DataStream[], timeoutMs: number, signal: AbortSignal | undefined): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
     const token = randomBytes(8);
     const started = performance.now();
+    const waiting = new Map<WebSocketConnection, V4DataStream>();
+    let slowest: number | undefined;
+    let timedOut = 0;
+    const listeners = new Map<WebSocketConnection, { pong: (data: Buffer) => void; close: () => void }>();
+    const stopListening = (connection: WebSocketConnection): void => {
+      const l = listeners.get(connection);
+      if (l === undefined) return;
+      connection.off('pong', l.pong);
+      connection.off('close', l.close);
+      listeners.delete(connection);
+    };
     const finish = (): void => {
       clearTimeout(timer);
-      connection.off('pong', onPong);
-      connection.off('close', onClose);
       signal?.removeEventListener('abort', onAbort);
+      for (const connection of [...listeners.keys()]) stopListening(connection);
+      if (slowest !== undefined) resolve(slowest);
+      else if (timedOut > 0) reject(new KubemuxError(ErrorCode.PING_TIMEOUT, 'session', `no v4 WebSocket answered a ping within ${timeoutMs} ms`));
+      else reject(new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', 'every v4 WebSocket closed before answering the ping'));
     };
-    const onPong = (data: Buffer): void => {
-      if (!data.equals(token)) return;
-      finish();
-      resolve(performance.now() - started);
-    };
-    const onClose = (): void => {
-      finish();
-      resolve(undefined);
+    const settledOne = (connection: WebSocketConnection): void => {
+      stopListening(connection);
+      waiting.delete(connection);
+      if (waiting.size === 0) finish();
     };
     const onAbort = (): void => {
-      finish();
+      clearTimeout(timer);
+      for (const connection of [...listeners.keys()]) stopListening(connection);
       reject(abortError(signal!, 'session', 'the ping'));
     };
     const timer = setTimeout(() => {
+      for (const [connection, data] of waiting) {
+        timedOut++;
+        stopListening(connection);
+        data.destroy(new KubemuxError(ErrorCode.PING_TIMEOUT, 'stream', `the v4 WebSocket for port ${data.port} did not answer a ping within ${timeoutMs} ms`));
+      }
+      waiting.clear();
       finish();
-      reject(new KubemuxError(ErrorCode.PING_TIMEOUT, 'session', `no WebSocket pong came within ${timeoutMs} ms`));
     }, timeoutMs);
     timer.unref();
-    connection.on('pong', onPong);
-    connection.on('close', onClose);
     signal?.addEventListener('abort', onAbort, { once: true });
-    connection.ping(token);
+    for (const data of pairs) {
+      const connection = data.connection;
+      waiting.set(connection, data);
+      const pong = (payload: Buffer): void => {
+        if (!payload.equals(token)) return;
+        const rtt = performance.now() - started;
+        slowest = Math.max(slowest ?? 0, rtt);
+        settledOne(connection);
+      };
+      const close = (): void => settledOne(connection);
+      listeners.set(connection, { pong, close });
+      connection.on('pong', pong);
+      connection.on('close', close);
+      connection.ping(token);
+    }
   });
 }
 

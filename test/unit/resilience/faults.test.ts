@@ -18,6 +18,7 @@ import { defaultClusterConfig } from '../../../src/server/cluster-config.js';
 import { FakeCluster } from '../../../src/server/fake-cluster.js';
 import type { PortForwardProtocol } from '../../../src/transport/port-forward-connection.js';
 import { portForwardPath } from '../../../src/transport/request-target.js';
+import { TargetResolver } from '../../../src/resilience/target-resolver.js';
 import { onceMatching, within } from '../../support/deadlines.js';
 import { aliveResources, expectNothingLeftSince } from '../../support/leaks.js';
 import { startEchoServer, type RunningServer } from '../../support/servers.js';
@@ -42,6 +43,8 @@ interface Fixture {
   readonly echoPort: number;
   readonly connection: ResilientConnection;
   readonly reasons: DialReason[];
+  /** The pods the resolver chose, one per dial (deploy/ and svc/ fixtures). */
+  readonly pods: string[];
   readonly states: StateChange[];
   /** Restarts the cluster on the same port (a fresh process, same objects). */
   restartCluster(): Promise<void>;
@@ -51,7 +54,8 @@ interface Fixture {
   close(): Promise<void>;
 }
 
-async function fixture(protocol: PortForwardProtocol): Promise<Fixture> {
+/** `via`: the pod by name (a fixed path), or a deployment or service resolved before every dial. */
+async function fixture(protocol: PortForwardProtocol, via: 'pod/demo' | 'deploy/demo' | 'svc/demo' = 'pod/demo'): Promise<Fixture> {
   const before = aliveResources();
   const echo = await startEchoServer();
   const echoPort = echo.port;
@@ -65,10 +69,14 @@ async function fixture(protocol: PortForwardProtocol): Promise<Fixture> {
   const state: { cluster: FakeCluster; echo: RunningServer | undefined } = { cluster: await FakeCluster.start({ config }), echo };
   const port = Number(new URL(state.cluster.url).port);
   const reasons: DialReason[] = [];
+  const pods: string[] = [];
   const connection = new ResilientConnection({
-    target: async ({ reason }) => {
+    target: async ({ reason, signal }) => {
       reasons.push(reason);
-      return { server: state.cluster.url, path: portForwardPath('default', 'demo') };
+      if (via === 'pod/demo') return { server: state.cluster.url, path: portForwardPath('default', 'demo') };
+      const resolved = await new TargetResolver({ target: { server: state.cluster.url }, namespace: 'default' }, via).resolve({ signal });
+      pods.push(resolved.pod);
+      return resolved.upgradeTarget;
     },
     protocol,
     ...TIMING,
@@ -85,6 +93,7 @@ async function fixture(protocol: PortForwardProtocol): Promise<Fixture> {
     echoPort,
     connection,
     reasons,
+    pods,
     states,
     async restartCluster() {
       await state.cluster.close();
@@ -239,6 +248,93 @@ for (const protocol of PROTOCOLS) {
             })(),
             'the drained connection to close',
           );
+        } finally {
+          await f.close();
+        }
+      });
+    }
+
+    if (protocol === 'websocket-v4') {
+      test('v4: a half-open pair fails alone by its own ping deadline; the next pair works', async () => {
+        const f = await fixture(protocol);
+        try {
+          const pair = await f.connection.openPortStreams(8080);
+          const first = randomBytes(1024);
+          assert.equal(sha256(await echoExactly(pair.data, first)), sha256(first));
+          const failed = new Promise<unknown>((resolve) => pair.data.once('error', resolve));
+          f.cluster.applyFault('blackhole');
+          const error = await within(failed, 'the dead pair to fail', TIMING.pingIntervalMs + TIMING.pingTimeoutMs + LAG_ALLOWANCE_MS + 2000);
+          assert.ok(isKubemuxError(error, ErrorCode.PING_TIMEOUT) && error.scope === 'stream', `a typed per-pair failure, got ${String(error)}`);
+          f.cluster.applyFault('clear');
+          await roundTrip(f.connection);
+          assert.equal(f.connection.stats.replacements, 0, 'a dead pair is not a dead connection');
+        } finally {
+          await f.close();
+        }
+      });
+
+      test('v4: a stalled runtime (no port prefix after the upgrade) fails the pair at its deadline', async () => {
+        const f = await fixture(protocol);
+        try {
+          await roundTrip(f.connection);
+          f.cluster.applyFault('stall');
+          await assert.rejects(f.connection.openPortStreams(8080), (e: unknown) => isKubemuxError(e, ErrorCode.STREAM_OPEN_TIMEOUT));
+          f.cluster.applyFault('clear');
+          await roundTrip(f.connection);
+        } finally {
+          await f.close();
+        }
+      });
+    }
+
+    test('a slow but healthy link (every byte delayed, pings answered under the deadline) is not replaced', async () => {
+      const f = await fixture(protocol);
+      try {
+        await roundTrip(f.connection);
+        f.cluster.applyFault('delay', { ms: '120' });
+        const pair = await f.connection.openPortStreams(8080);
+        // Keep a pair open while pings go round, so that v4 has something to ping.
+        const rtts: number[] = [];
+        f.connection.on('rtt', (rtt) => rtts.push(rtt));
+        await onceMatching<[number]>(f.connection, 'rtt', (rtt) => rtt >= 120, 'a delayed ping answer', 10_000);
+        await onceMatching<[number]>(f.connection, 'rtt', (rtt) => rtt >= 120, 'another delayed ping answer', 10_000);
+        const payload = randomBytes(256 * 1024);
+        assert.equal(sha256(await within(echoExactly(pair.data, payload), 'the echo over the slow link', 20_000)), sha256(payload));
+        pair.data.destroy();
+        assert.equal(f.connection.stats.replacements, 0, 'slow is not dead');
+        assert.equal(f.connection.state, 'ready');
+        assert.ok(rtts.every((rtt) => rtt < TIMING.pingTimeoutMs), `every answer came under the deadline: ${rtts.map(Math.round).join(', ')}`);
+        f.cluster.applyFault('clear');
+      } finally {
+        await f.close();
+      }
+    });
+
+    for (const via of ['deploy/demo', 'svc/demo'] as const) {
+      test(`the pod behind ${via} is replaced: the connection is lost, the new pod is found`, async () => {
+        const f = await fixture(protocol, via);
+        try {
+          await roundTrip(f.connection);
+          const before = f.pods.at(-1)!;
+          const replaced = protocol === 'websocket-v4' ? undefined : nextReplacement(f.connection);
+          f.cluster.applyFault('replace-pod', { name: before });
+          if (replaced !== undefined) await replaced;
+          // v4 dials with each pair: the old pod's path is refused (404), the target is resolved again.
+          for (let attempt = 0; protocol === 'websocket-v4' && attempt < 20; attempt++) {
+            const outcome = await f.connection.openPortStreams(8080).then(
+              (pair) => {
+                pair.data.destroy();
+                return 'open';
+              },
+              (error: KubemuxError) => error,
+            );
+            if (outcome === 'open') break;
+            await onceMatching<[StateChange]>(f.connection, 'state', (c) => c.state === 'ready', 'the next attempt');
+          }
+          await roundTrip(f.connection);
+          const after = f.pods.at(-1)!;
+          assert.notEqual(after, before, 'a new pod');
+          assert.match(after, /^demo-[a-z0-9]{5}$/);
         } finally {
           await f.close();
         }
