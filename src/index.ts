@@ -87,6 +87,8 @@ export {
   forward,
   FORWARDER_DEFAULTS,
   DEFAULT_LISTEN_ADDRESSES,
+  parseListenAddresses,
+  type ListenAddress,
   parsePortSpec,
   isPortName,
   type PortForwarderOptions,

@@ -16,6 +16,8 @@ import {
   forward,
   fromKubeConfig,
   isKubemuxError,
+  parseListenAddresses,
+  parsePortSpec,
   ResilientConnection,
   TargetResolver,
   type KubemuxError,
@@ -101,10 +103,20 @@ export async function forwardCommand(argv: readonly string[], io: ForwardIo): Pr
     console.out(FORWARD_USAGE.trimEnd());
     return 0;
   }
+  // Port specs and addresses are arguments too: a bad one is a usage error before anything is read or dialed.
+  try {
+    for (const spec of args.ports) parsePortSpec(spec);
+    parseListenAddresses(args.addresses);
+  } catch (error) {
+    if (!isKubemuxError(error) || error.scope !== 'usage') throw error;
+    console.err(`kubemux forward: ${error.message}`);
+    console.err(`See 'kubemux forward --help'.`);
+    return 2;
+  }
   const fatal = (error: unknown): number => {
     console.endStatus();
     console.err(`error: ${isKubemuxError(error) ? error.message : String(error)}`);
-    return isKubemuxError(error) && error.scope === 'usage' && error.code === 'ERR_INVALID_ARGUMENT' && error.message.startsWith('invalid port spec') ? 2 : 1;
+    return 1;
   };
 
   const stop = new AbortController();

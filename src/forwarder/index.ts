@@ -7,7 +7,7 @@ export {
   type ResolvePort,
 } from './options.js';
 export { parsePortSpec, isPortName, type PortSpec, type ParsedPortSpec } from './port-spec.js';
-export { DEFAULT_LISTEN_ADDRESSES } from './listen-address.js';
+export { DEFAULT_LISTEN_ADDRESSES, parseListenAddresses, type ListenAddress } from './listen-address.js';
 export type {
   PortForwarderEvents,
   PortForwarderStats,
