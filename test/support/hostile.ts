@@ -197,3 +197,29 @@ export function captureUncaught(t: TestContext): { readonly errors: unknown[] } 
   });
   return { errors };
 }
+
+/**
+ * One WebSocket frame built by hand (RFC 6455 section 5.2), so that a test can send what no
+ * library would: fragments of any size, control floods, reserved bits. `mask` (clients must mask)
+ * uses the all-zero key, which leaves the payload as it is; `declaredLength` overrides the length
+ * field (a frame announced larger than what follows).
+ */
+export function wsFrame(opcode: number, payload: Buffer = Buffer.alloc(0), options: { fin?: boolean; mask?: boolean; rsv?: number; declaredLength?: number } = {}): Buffer {
+  const length = options.declaredLength ?? payload.length;
+  const first = ((options.fin ?? true) ? 0x80 : 0) | ((options.rsv ?? 0) << 4) | opcode;
+  const maskBit = options.mask === true ? 0x80 : 0;
+  let head: Buffer;
+  if (length < 126) head = Buffer.from([first, maskBit | length]);
+  else if (length < 0x10000) {
+    head = Buffer.alloc(4);
+    head[0] = first;
+    head[1] = maskBit | 126;
+    head.writeUInt16BE(length, 2);
+  } else {
+    head = Buffer.alloc(10);
+    head[0] = first;
+    head[1] = maskBit | 127;
+    head.writeBigUInt64BE(BigInt(length), 2);
+  }
+  return Buffer.concat([head, options.mask === true ? Buffer.alloc(4) : Buffer.alloc(0), payload]);
+}
