@@ -7,6 +7,7 @@
  * transport for its own backpressure, which would otherwise undo a blackhole.
  */
 import { Duplex } from 'node:stream';
+import { ReadableFeeder } from '../../util/readable-feeder.js';
 
 /** Wraps a socket so that a fault can stop all traffic both ways and later let it flow again. */
 export class FaultGate extends Duplex {
@@ -14,17 +15,22 @@ export class FaultGate extends Duplex {
   #blackholed = false;
   #wantsData = true;
   #heldWrites: Array<{ chunk: Buffer; callback: (error?: Error | null) => void }> = [];
+  // A client trickling bytes a TCP segment at a time must not cost an object per segment here.
+  readonly #feeder = new ReadableFeeder(this);
 
   constructor(inner: Duplex) {
     super({ allowHalfOpen: true });
     this.#inner = inner;
     inner.on('data', (chunk: Buffer) => {
-      if (!this.push(chunk)) {
+      if (!this.#feeder.push(chunk)) {
         this.#wantsData = false;
         inner.pause();
       }
     });
-    inner.on('end', () => this.push(null));
+    inner.on('end', () => {
+      this.#feeder.flush();
+      this.push(null);
+    });
     inner.on('error', (error) => this.destroy(error));
     inner.on('close', () => this.destroy());
   }
@@ -51,6 +57,7 @@ export class FaultGate extends Duplex {
   }
 
   override _read(): void {
+    this.#feeder.read();
     this.#wantsData = true;
     if (!this.#blackholed) this.#inner.resume();
   }
