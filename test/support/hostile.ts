@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { TestContext } from 'node:test';
 import { obtainGc } from '../../bench/support/gc.js';
 import { SpdySession } from '../../src/session/index.js';
+import { FrameDecoder, type Frame } from '../../src/spdy/index.js';
 import { portForwardPath } from '../../src/transport/request-target.js';
 import { dialSpdy } from '../../src/transport/spdy-upgrade.js';
 import { within } from './deadlines.js';
@@ -66,20 +67,31 @@ export async function rawHttp(port: number, request: string | Buffer, options: {
 export async function flood(transport: Duplex, chunk: Buffer | (() => Buffer), totalBytes: number): Promise<{ written: number; blocked: boolean }> {
   const next = typeof chunk === 'function' ? chunk : () => chunk;
   let written = 0;
-  const closed = new Promise<'closed'>((resolve) => {
-    if (transport.destroyed) resolve('closed');
-    transport.once('close', () => resolve('closed'));
-  });
+  let closed = transport.destroyed;
+  let wake: (() => void) | undefined;
+  const onDrain = (): void => wake?.();
+  const onClose = (): void => {
+    closed = true;
+    wake?.();
+  };
+  transport.on('drain', onDrain);
+  transport.on('close', onClose);
   transport.on('error', () => {});
-  while (written < totalBytes && !transport.destroyed) {
-    const bytes = next();
-    const flowing = transport.write(bytes);
-    written += bytes.length;
-    if (flowing) continue;
-    const outcome = await Promise.race([once(transport, 'drain').then(() => 'drained' as const), closed]);
-    if (outcome === 'closed') return { written, blocked: true };
+  try {
+    while (written < totalBytes && !closed && !transport.destroyed) {
+      const bytes = next();
+      const flowing = transport.write(bytes);
+      written += bytes.length;
+      if (flowing) continue;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+      if (closed) return { written, blocked: true };
+    }
+    return { written, blocked: false };
+  } finally {
+    transport.off('drain', onDrain);
+    transport.off('close', onClose);
   }
-  return { written, blocked: false };
 }
 
 /** `count` copies of `frame` back to back (a chunk for {@link flood}). */
@@ -90,16 +102,20 @@ export function repeat(frame: Buffer, count: number): Buffer {
 /**
  * Heap in use after full collections, as a baseline, and a sampler that records the highest
  * heap in use (without collecting) until stopped: growth = peak − baseline. Garbage counts too,
- * so bounds must be generous; they are meant to tell kilobytes from gigabytes. `retained()`
- * collects first: what is still held now (for cases whose traffic makes much garbage).
+ * so bounds must be generous; they are meant to tell kilobytes from gigabytes. With `collect`,
+ * each sample (every 50 ms) runs a full collection first, so the peak is of what was held, not
+ * of garbage (for floods that decode millions of frames). `retained()` collects once: what is
+ * still held now.
  */
-export function heapSampler(intervalMs = 5): { baseline: number; stop(): number; retained(): number } {
+export function heapSampler(options: { intervalMs?: number; collect?: boolean } = {}): { baseline: number; stop(): number; retained(): number } {
   const { gc } = obtainGc();
   gc();
   gc();
   const baseline = process.memoryUsage().heapUsed;
   let peak = baseline;
+  const intervalMs = options.intervalMs ?? (options.collect === true ? 50 : 5);
   const sample = (): void => {
+    if (options.collect === true) gc();
     peak = Math.max(peak, process.memoryUsage().heapUsed);
   };
   const timer = setInterval(sample, intervalMs);
@@ -222,4 +238,41 @@ export function wsFrame(opcode: number, payload: Buffer = Buffer.alloc(0), optio
     head.writeBigUInt64BE(BigInt(length), 2);
   }
   return Buffer.concat([head, options.mask === true ? Buffer.alloc(4) : Buffer.alloc(0), payload]);
+}
+
+/**
+ * A client socket that has done the SPDY upgrade to the portforward path by hand and then speaks
+ * raw bytes. The server's frames are collected in `frames` unless `read` is false: then the
+ * socket is paused after the 101 and never read again (a peer that does not read).
+ */
+export async function rawSpdyClient(port: number, options: { read?: boolean } = {}): Promise<{ socket: net.Socket; frames: Frame[]; closed: Promise<void> }> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  await once(socket, 'connect');
+  socket.setNoDelay(true);
+  socket.write(
+    'POST /api/v1/namespaces/default/pods/demo/portforward HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n' +
+      'Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\nContent-Length: 0\r\n\r\n',
+  );
+  let head = Buffer.alloc(0);
+  while (!head.includes('\r\n\r\n')) head = Buffer.concat([head, (await once(socket, 'data'))[0] as Buffer]);
+  const end = head.indexOf('\r\n\r\n') + 4;
+  assert.match(head.subarray(0, end).toString('latin1'), /^HTTP\/1\.1 101 /);
+  const frames: Frame[] = [];
+  if (options.read === false) {
+    socket.pause();
+    return { socket, frames, closed };
+  }
+  const decoder = new FrameDecoder();
+  const feed = (chunk: Buffer): void => {
+    try {
+      decoder.push(chunk, (frame) => frames.push(frame));
+    } catch {
+      // The tests only look at frames the server managed to send.
+    }
+  };
+  if (end < head.length) feed(head.subarray(end));
+  socket.on('data', feed);
+  return { socket, frames, closed };
 }
