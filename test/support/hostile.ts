@@ -169,11 +169,14 @@ export async function legitEcho(timeoutMs = 5_000): Promise<void> {
 }
 
 /**
- * A legitimate client of an endpoint or fake cluster at `serverUrl`: dials SPDY, opens a pair to
- * the pod's `port`, and checks that 64 KiB come back intact, within `timeoutMs`.
+ * A legitimate client of an endpoint or fake cluster at `serverUrl`: dials SPDY to `pod`
+ * (default `demo`), opens a pair to its `port` (default 8080), and checks that 64 KiB come back
+ * intact, within `timeoutMs` (default 5 s).
  */
-export async function legitForward(serverUrl: string, port = 8080, timeoutMs = 5_000): Promise<void> {
-  const session = await within(dialSpdy({ server: serverUrl, path: portForwardPath('default', 'demo') }), 'the legitimate dial', timeoutMs);
+export async function legitForward(serverUrl: string, options: { port?: number; pod?: string; timeoutMs?: number } = {}): Promise<void> {
+  const port = options.port ?? 8080;
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  const session = await within(dialSpdy({ server: serverUrl, path: portForwardPath('default', options.pod ?? 'demo') }), 'the legitimate dial', timeoutMs);
   try {
     await within(
       (async () => {
@@ -241,18 +244,18 @@ export function wsFrame(opcode: number, payload: Buffer = Buffer.alloc(0), optio
 }
 
 /**
- * A client socket that has done the SPDY upgrade to the portforward path by hand and then speaks
+ * A client socket that has done the SPDY upgrade to `pod`'s (default `demo`) portforward path by hand and then speaks
  * raw bytes. The server's frames are collected in `frames` unless `read` is false: then the
  * socket is paused after the 101 and never read again (a peer that does not read).
  */
-export async function rawSpdyClient(port: number, options: { read?: boolean } = {}): Promise<{ socket: net.Socket; frames: Frame[]; closed: Promise<void> }> {
+export async function rawSpdyClient(port: number, options: { read?: boolean; pod?: string } = {}): Promise<{ socket: net.Socket; frames: Frame[]; closed: Promise<void> }> {
   const socket = net.connect(port, '127.0.0.1');
   socket.on('error', () => {});
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   await once(socket, 'connect');
   socket.setNoDelay(true);
   socket.write(
-    'POST /api/v1/namespaces/default/pods/demo/portforward HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n' +
+    `POST ${portForwardPath('default', options.pod ?? 'demo')} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n` +
       'Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\nContent-Length: 0\r\n\r\n',
   );
   let head = Buffer.alloc(0);

@@ -89,7 +89,7 @@ export async function startEndpointServer(
  * lead to an echo server (or to `podTarget`, "host:port"), so forwarded bytes come back.
  * `close()` stops both.
  */
-export async function startDemoCluster(options: { tls?: boolean; podTarget?: string } = {}): Promise<{
+export async function startDemoCluster(options: { tls?: boolean; podTarget?: string; headersTimeoutMs?: number } = {}): Promise<{
   cluster: import('../../src/server/fake-cluster.js').FakeCluster;
   echo: RunningServer & { connections: number };
   close(): Promise<void>;
@@ -105,7 +105,11 @@ export async function startDemoCluster(options: { tls?: boolean; podTarget?: str
       { ...ns, pods: (ns.pods ?? []).map((pod) => ({ ...pod, portMap: { '8080': target, '5432': target } })) },
     ]),
   );
-  const cluster = await FakeCluster.start({ config: { ...config, namespaces }, tls: options.tls === true });
+  const cluster = await FakeCluster.start({
+    config: { ...config, namespaces },
+    tls: options.tls === true,
+    ...(options.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: options.headersTimeoutMs }),
+  });
   return {
     cluster,
     echo,
