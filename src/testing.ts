@@ -6,6 +6,7 @@
  */
 export {
   FakeCluster,
+  FAKE_CLUSTER_DEFAULTS,
   FAULT_ACTIONS,
   type FakeClusterOptions,
   type ClusterStats,
@@ -30,6 +31,7 @@ export { kubeconfigFor, type KubeconfigOptions } from './server/kubeconfig.js';
 export { generateCertificates, type CertificateOptions, type GeneratedCertificates } from './server/certificates.js';
 export {
   PortForwardEndpoint,
+  ENDPOINT_DEFAULTS,
   ENDPOINT_FAULTS,
   type PortForwardEndpointOptions,
   type EndpointFault,
