@@ -100,8 +100,8 @@ export function repeat(frame: Buffer, count: number): Buffer {
 }
 
 /**
- * Heap in use after full collections, as a baseline, and a sampler that records the highest
- * heap in use (without collecting) until stopped: growth = peak − baseline. Garbage counts too,
+ * Memory in use (V8 heap plus Buffer contents) after full collections, as a baseline, and a
+ * sampler that records the highest use (without collecting) until stopped: growth = peak − baseline. Garbage counts too,
  * so bounds must be generous; they are meant to tell kilobytes from gigabytes. With `collect`,
  * each sample (every 50 ms) runs a full collection first, so the peak is of what was held, not
  * of garbage (for floods that decode millions of frames). `retained()` collects once: what is
@@ -111,12 +111,12 @@ export function heapSampler(options: { intervalMs?: number; collect?: boolean } 
   const { gc } = obtainGc();
   gc();
   gc();
-  const baseline = process.memoryUsage().heapUsed;
+  const baseline = heldBytes();
   let peak = baseline;
   const intervalMs = options.intervalMs ?? (options.collect === true ? 50 : 5);
   const sample = (): void => {
     if (options.collect === true) gc();
-    peak = Math.max(peak, process.memoryUsage().heapUsed);
+    peak = Math.max(peak, heldBytes());
   };
   const timer = setInterval(sample, intervalMs);
   return {
@@ -131,9 +131,15 @@ export function heapSampler(options: { intervalMs?: number; collect?: boolean } 
       clearInterval(timer);
       gc();
       gc();
-      return process.memoryUsage().heapUsed - baseline;
+      return heldBytes() - baseline;
     },
   };
+}
+
+/** The V8 heap in use plus the bytes of ArrayBuffers (Buffers' contents live outside the heap). */
+function heldBytes(): number {
+  const usage = process.memoryUsage();
+  return usage.heapUsed + usage.arrayBuffers;
 }
 
 /**
