@@ -294,14 +294,17 @@ describe('amplification', SUITE, () => {
     for (const open of pending) open.catch(() => {});
     await peer.waitFor((frames) => frames.length >= 5000, '5,000 SYN_STREAMs');
     const draining = once(session, 'draining');
+    // The walk over the pending opens reads the session's own id parity for each of them.
+    const steps = countReads(session.options, 'firstStreamId');
     const goAways = repeat(encodeGoAway({ type: 'GOAWAY', lastGoodStreamId: 0x7fff_ffff, status: GoAwayStatus.OK, flags: 0 }), 200_000);
     const elapsed = await timed(async () => {
       peer.sendRaw(goAways);
       await peer.sync(20_000);
     });
     await draining;
-    // Before: 1e9 steps over the pending opens, several seconds; now about a tenth of a second.
-    assert.ok(elapsed < 3_000, `the GOAWAYs took ${elapsed.toFixed(0)} ms`);
+    // Before: 1e9 steps over the pending opens (6.9 s here); now one walk, about a tenth of a second.
+    assert.ok(steps.count <= 5_000, `${steps.count} steps over the pending opens for 200,000 GOAWAYs`);
+    assert.ok(elapsed < 10_000, `the GOAWAYs took ${elapsed.toFixed(0)} ms`);
     assert.equal(session.activeStreams, 5000, 'the pending opens were above no last-good id: still pending');
     assert.equal(session.acceptingStreams, false);
     await legitEcho();
