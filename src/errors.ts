@@ -58,6 +58,14 @@ export const ErrorCode = {
   SESSION_CLOSED: 'ERR_SESSION_CLOSED',
   /** The peer violated flow control: it sent past a stream window we advertised, or grew a send window past 2^31-1. */
   FLOW_CONTROL: 'ERR_FLOW_CONTROL',
+  /**
+   * The peer made kubemux reach a bound of its memory budget (spec/memory-budget.md) and did not
+   * let go: it kept the session paused on replies it never read, or sent a WebSocket message in
+   * more fragments than `maxFragments`. The connection is closed.
+   */
+  RESOURCE_LIMIT: 'ERR_RESOURCE_LIMIT',
+  /** No frame was read or written for `idleTimeoutMs` (the kubelet's streaming idle timeout); the session was closed. */
+  IDLE_TIMEOUT: 'ERR_IDLE_TIMEOUT',
 
   // transport
   /** The byte transport ended or failed under the session. */

@@ -6,6 +6,7 @@
  */
 export {
   FakeCluster,
+  FAKE_CLUSTER_DEFAULTS,
   FAULT_ACTIONS,
   type FakeClusterOptions,
   type ClusterStats,
@@ -32,6 +33,7 @@ export { kubeconfigFor, type KubeconfigOptions } from './server/kubeconfig.js';
 export { generateCertificates, type CertificateOptions, type GeneratedCertificates } from './server/certificates.js';
 export {
   PortForwardEndpoint,
+  ENDPOINT_DEFAULTS,
   ENDPOINT_FAULTS,
   MAX_FAULT_DELAY_MS,
   type PortForwardEndpointOptions,

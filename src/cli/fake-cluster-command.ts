@@ -18,6 +18,8 @@ Options:
   --kubeconfig-out FILE   write a kubeconfig for this cluster (kubectl and kubemux accept it)
   --tls                   serve HTTPS with a CA made at start-up (embedded in the kubeconfig)
   --allow-non-loopback    permit a listen address other than loopback (it accepts any token)
+  --idle-timeout-ms MS    close port-forward connections idle for MS milliseconds, as the
+                          kubelet does (default 14400000, 4 h; 0 never)
   -h, --help              show this help
 
 Faults (loopback clients only), POST /kubemux/faults/ACTION:
@@ -46,6 +48,7 @@ export async function fakeClusterCommand(argv: readonly string[]): Promise<numbe
         'kubeconfig-out': { type: 'string' },
         tls: { type: 'boolean', default: false },
         'allow-non-loopback': { type: 'boolean', default: false },
+        'idle-timeout-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -67,6 +70,14 @@ export async function fakeClusterCommand(argv: readonly string[]): Promise<numbe
       return 2;
     }
   }
+  let idleTimeoutMs: number | undefined;
+  if (values['idle-timeout-ms'] !== undefined) {
+    idleTimeoutMs = /^[0-9]{1,10}$/.test(values['idle-timeout-ms']) ? Number(values['idle-timeout-ms']) : NaN;
+    if (!(idleTimeoutMs <= 2 ** 31 - 1)) {
+      process.stderr.write(`kubemux fake-cluster: --idle-timeout-ms must be a whole number of milliseconds in 0..${2 ** 31 - 1}, got "${values['idle-timeout-ms']}"\n`);
+      return 2;
+    }
+  }
   let cluster: FakeCluster;
   try {
     const config = values.config === undefined ? undefined : await loadClusterConfig(values.config);
@@ -75,6 +86,7 @@ export async function fakeClusterCommand(argv: readonly string[]): Promise<numbe
       ...(config === undefined ? {} : { config }),
       tls: values.tls,
       allowNonLoopback: values['allow-non-loopback'],
+      ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
     });
   } catch (error) {
     process.stderr.write(`kubemux fake-cluster: ${isKubemuxError(error) ? error.message : String(error)}\n`);

@@ -17,8 +17,9 @@ import { ErrorCode, KubemuxError } from '../errors.js';
 import { generateCertificates } from './certificates.js';
 import { defaultClusterConfig, type ClusterConfig } from './cluster-config.js';
 import { ClusterState } from './cluster-state.js';
-import { KubeApi, matchPortForwardPath, notFoundStatus, statusBody, writeReply, type ApiReply } from './kube-api.js';
+import { KubeApi, badTargetReply, matchPortForwardPath, notFoundStatus, statusBody, writeReply, type ApiReply } from './kube-api.js';
 import { kubeconfigFor } from './kubeconfig.js';
+import { decodePathSegment, parseRequestTarget, type RequestTarget } from './request-target.js';
 import { MAX_FAULT_DELAY_MS, PortForwardEndpoint, type EndpointFault, type EndpointFaultParams, type EndpointStats } from './portforward/endpoint.js';
 
 /** Options of {@link FakeCluster.start}. */
@@ -44,7 +45,25 @@ export interface FakeClusterOptions {
    * running with {@link FakeCluster.setRequiredToken}, to test credential refresh.
    */
   readonly requireToken?: string;
+  /**
+   * How long a client may take to send a request's headers, ms (Node's `headersTimeout`): a
+   * client that trickles them (slowloris) gets 408 and is disconnected. Default 10,000.
+   */
+  readonly headersTimeoutMs?: number;
+  /** How long a client may take to send a whole request, body included, ms (Node's `requestTimeout`). Default 30,000. */
+  readonly requestTimeoutMs?: number;
+  /**
+   * The port-forward endpoint's idle timeout (see PortForwardEndpointOptions.idleTimeoutMs), for
+   * the endpoint the cluster creates; ignored when `endpoint` is given. Default 4 h, 0 disables.
+   */
+  readonly idleTimeoutMs?: number;
 }
+
+/** Defaults of {@link FakeClusterOptions}. */
+export const FAKE_CLUSTER_DEFAULTS = Object.freeze({
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+});
 
 /** `GET /kubemux/stats`: the endpoint's counters plus the cluster's own. */
 export interface ClusterStats extends EndpointStats {
@@ -127,8 +146,17 @@ export class FakeCluster {
         `refusing to listen on ${host}: the fake cluster accepts any credentials, so it listens on loopback only unless allowNonLoopback is set`,
       );
     }
+    const headersTimeoutMs = timeoutOption('headersTimeoutMs', options.headersTimeoutMs ?? FAKE_CLUSTER_DEFAULTS.headersTimeoutMs);
+    const requestTimeoutMs = timeoutOption('requestTimeoutMs', options.requestTimeoutMs ?? FAKE_CLUSTER_DEFAULTS.requestTimeoutMs);
     const state = new ClusterState(options.config ?? defaultClusterConfig());
-    const endpoint = options.endpoint ?? new PortForwardEndpoint();
+    const endpoint = options.endpoint ?? new PortForwardEndpoint(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs });
+    // Node checks both deadlines every connectionsCheckingInterval (30 s by default, which would
+    // let a slowloris client hold its socket up to that much longer than the deadline).
+    const httpOptions = {
+      headersTimeout: Math.min(headersTimeoutMs, requestTimeoutMs),
+      requestTimeout: requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(Math.min(headersTimeoutMs, requestTimeoutMs) / 4))),
+    };
 
     let server: Server;
     let caPem: string | undefined;
@@ -140,9 +168,9 @@ export class FakeCluster {
       });
       caPem = certificates.caCertPem;
       // HTTP/1.1 only: port-forward upgrades do not exist in HTTP/2.
-      server = createHttpsServer({ key: certificates.keyPem, cert: certificates.certPem, ALPNProtocols: ['http/1.1'] });
+      server = createHttpsServer({ ...httpOptions, key: certificates.keyPem, cert: certificates.certPem, ALPNProtocols: ['http/1.1'] });
     } else {
-      server = createHttpServer();
+      server = createHttpServer(httpOptions);
     }
 
     await new Promise<void>((resolve, reject) => {
@@ -231,23 +259,45 @@ export class FakeCluster {
     };
     this.#server.on('connection', track);
     if (this.caPem !== undefined) this.#server.on('secureConnection', track);
-    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
+    // Each handler runs behind a last-resort catch: whatever one request does, an exception must
+    // end that request (500, or the socket), never the process that other tests share.
+    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      try {
+        this.#onRequest(req, res);
+      } catch (error) {
+        this.#log?.(`request handler failed: ${String(error)}`);
+        req.resume();
+        if (res.headersSent) res.destroy();
+        else writeReply(res, { type: 'json', status: 500, body: statusBody(500, 'InternalError', 'the fake cluster failed to handle the request') });
+      }
+    });
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       track(socket);
-      this.#onUpgrade(req, socket, head);
+      try {
+        this.#onUpgrade(req, socket, head);
+      } catch (error) {
+        this.#log?.(`upgrade handler failed: ${String(error)}`);
+        socket.destroy();
+      }
     });
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     const method = req.method ?? 'GET';
-    const pathname = new URL(req.url ?? '/', 'http://fake-cluster.invalid').pathname;
     if (this.#log !== undefined) {
       const log = this.#log;
       res.once('close', () => log(`${method} ${req.url ?? ''} accept=${JSON.stringify(req.headers.accept ?? '')} -> ${res.statusCode}`));
     }
+    const target = parseRequestTarget(req.url);
+    if (target === undefined) {
+      req.resume();
+      writeReply(res, badTargetReply());
+      return;
+    }
+    const { pathname } = target;
     if (pathname.startsWith('/kubemux/')) {
       req.resume();
-      this.#onControl(req, res, method, pathname);
+      this.#onControl(req, res, method, target);
       return;
     }
     this.#requests += 1;
@@ -256,9 +306,9 @@ export class FakeCluster {
       writeReply(res, UNAUTHORIZED);
       return;
     }
-    const target = matchPortForwardPath(pathname);
-    if (target !== undefined) {
-      const refusal = this.#portForwardRefusal(method, target);
+    const pod = matchPortForwardPath(pathname);
+    if (pod !== undefined) {
+      const refusal = this.#portForwardRefusal(method, pod);
       if (refusal !== undefined) {
         req.resume();
         writeReply(res, refusal);
@@ -272,12 +322,16 @@ export class FakeCluster {
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const method = req.method ?? 'GET';
-    const pathname = new URL(req.url ?? '/', 'http://fake-cluster.invalid').pathname;
     this.#log?.(
       `UPGRADE ${method} ${req.url ?? ''} upgrade=${JSON.stringify(req.headers.upgrade ?? '')} protocols=${JSON.stringify(
         req.headers['sec-websocket-protocol'] ?? req.headers['x-stream-protocol-version'] ?? '',
       )}`,
     );
+    const pathname = parseRequestTarget(req.url)?.pathname;
+    if (pathname === undefined) {
+      writeRawReply(socket, badTargetReply());
+      return;
+    }
     if (!pathname.startsWith('/kubemux/') && !this.#authorized(req)) {
       this.#requests += 1;
       writeRawReply(socket, UNAUTHORIZED);
@@ -316,7 +370,8 @@ export class FakeCluster {
     return undefined;
   }
 
-  #onControl(req: IncomingMessage, res: ServerResponse, method: string, pathname: string): void {
+  #onControl(req: IncomingMessage, res: ServerResponse, method: string, target: RequestTarget): void {
+    const { pathname } = target;
     const send = (status: number, body: Record<string, unknown>): void => writeReply(res, { type: 'json', status, body });
     if (!isLoopbackAddress(req.socket.remoteAddress)) {
       send(403, { ok: false, error: 'the /kubemux/ routes answer loopback clients only' });
@@ -333,7 +388,8 @@ export class FakeCluster {
         send(405, { ok: false, error: `use POST ${pathname}` });
         return;
       }
-      const reply = this.#fault(decodeURIComponent(fault[1]!), new URL(req.url ?? '/', 'http://fake-cluster.invalid').searchParams);
+      const action = decodePathSegment(fault[1]!);
+      const reply = action === undefined ? { status: 400, body: { ok: false, error: `${pathname} is not a valid fault path` } } : this.#fault(action, target.searchParams);
       send(reply.status, reply.body);
       return;
     }
@@ -401,6 +457,13 @@ export class FakeCluster {
 
 /** What the API server answers a request without valid credentials. */
 const UNAUTHORIZED: Extract<ApiReply, { type: 'json' }> = { type: 'json', status: 401, body: statusBody(401, 'Unauthorized', 'Unauthorized') };
+
+function timeoutOption(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1) {
+    throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `${name} ${String(value)} is outside 1..${2 ** 31 - 1}`);
+  }
+  return value;
+}
 
 function isUnspecified(host: string): boolean {
   return host === '0.0.0.0' || host === '::';

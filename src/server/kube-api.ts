@@ -14,6 +14,7 @@
  * (`pods "x" not found`), because kubectl prints the message and some clients branch on `reason`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { decodePathSegment, parseRequestTarget } from './request-target.js';
 import type { ClusterState, DeploymentRecord, NamespaceRecord, PodEvent, PodRecord, ServiceRecord } from './cluster-state.js';
 
 // --- responses --------------------------------------------------------------------------------
@@ -71,11 +72,9 @@ export type StoredObject = PodRecord | ServiceRecord | DeploymentRecord | Namesp
 export function matchPortForwardPath(pathname: string): { namespace: string; name: string } | undefined {
   const match = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/portforward\/?$/.exec(pathname);
   if (match === null) return undefined;
-  try {
-    return { namespace: decodeURIComponent(match[1]!), name: decodeURIComponent(match[2]!) };
-  } catch {
-    return undefined;
-  }
+  const namespace = decodePathSegment(match[1]!);
+  const name = decodePathSegment(match[2]!);
+  return namespace === undefined || name === undefined ? undefined : { namespace, name };
 }
 
 interface Route {
@@ -97,11 +96,11 @@ function routeResource(pathname: string): Route | undefined {
   } else {
     return undefined;
   }
-  let decoded: string[];
-  try {
-    decoded = rest.map(decodeURIComponent);
-  } catch {
-    return undefined;
+  const decoded: string[] = [];
+  for (const part of rest) {
+    const text = decodePathSegment(part);
+    if (text === undefined) return undefined;
+    decoded.push(text);
   }
   const allowed: readonly Resource[] = group === 'core' ? ['pods', 'services', 'namespaces'] : ['deployments'];
   const isResource = (r: string | undefined): r is Resource => r !== undefined && (allowed as readonly string[]).includes(r);
@@ -574,7 +573,8 @@ export class KubeApi {
    * the server address). The portforward subresource is not handled here.
    */
   reply(method: string, url: string, accept: string | undefined, host = 'localhost'): ApiReply {
-    const parsed = new URL(url, 'http://fake-cluster.invalid');
+    const parsed = parseRequestTarget(url);
+    if (parsed === undefined) return badTargetReply();
     const path = parsed.pathname.length > 1 ? parsed.pathname.replace(/\/$/, '') : parsed.pathname;
     if (method !== 'GET' && method !== 'HEAD') {
       return { type: 'json', status: 405, body: statusBody(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {}) };
@@ -851,6 +851,11 @@ const POD_FIELDS: Record<string, FieldGetter> = {
   'status.phase': (o) => (o as PodRecord).phase,
   'status.podIP': (o) => ((o as PodRecord).phase === 'Running' ? POD_IP : ''),
 };
+
+/** The answer to a request target that is not a path (`//`, `*`, a URL the parser rejects). */
+export function badTargetReply(): Extract<ApiReply, { type: 'json' }> {
+  return { type: 'json', status: 400, body: statusBody(400, 'BadRequest', 'the request target is not a valid path') };
+}
 
 function json(body: unknown): ApiReply {
   return { type: 'json', status: 200, body };

@@ -3,7 +3,7 @@
  * construction so that a bad option fails at once with a usage error naming the bound.
  */
 import { ErrorCode, KubemuxError } from '../errors.js';
-import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HEADER_BLOCK_BYTES, MAX_FRAME_PAYLOAD_BYTES, MAX_STREAM_ID } from '../spdy/index.js';
+import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HEADER_BLOCK_BYTES, DEFAULT_MAX_HEADER_VALUES, MAX_FRAME_PAYLOAD_BYTES, MAX_STREAM_ID } from '../spdy/index.js';
 
 /** Which side of the connection a session is. */
 export type SessionRole = 'client' | 'server';
@@ -29,6 +29,34 @@ export interface SpdySessionOptions {
   readonly maxFrameBytes?: number;
   /** Largest decompressed incoming header block, bytes. Default 64 KiB. */
   readonly maxHeaderBlockBytes?: number;
+  /**
+   * Most values one incoming header block may carry (a name with one value counts one; each
+   * NUL-separated part of a value counts one). More closes the session with
+   * ERR_HEADER_BLOCK_TOO_LARGE. Default 256 (Kubernetes sends 3 or 4).
+   */
+  readonly maxHeaderValues?: number;
+  /**
+   * Heap the header blocks of the peer's open streams may hold together, bytes, as estimated by
+   * `headerBlockMemory` (characters at 2 bytes, plus 64 bytes per name and per value). A new
+   * stream whose block would pass it is refused (RST REFUSED_STREAM). Default 2 KiB per
+   * `maxConcurrentStreams` (2 MiB for the default 1,000; a Kubernetes stream holds about 450).
+   */
+  readonly maxSessionHeaderBytes?: number;
+  /**
+   * Replies to the peer's frames (PING echoes, SYN_REPLY, RST_STREAM, WINDOW_UPDATE) the session
+   * queues behind a transport that does not drain. At the bound the session stops reading (the
+   * rest of the input waits) until the transport drains; a peer that does not read for
+   * `receiveStallTimeoutMs` after that is disconnected with ERR_RESOURCE_LIMIT (GOAWAY sent).
+   * Default 1,024.
+   */
+  readonly maxQueuedReplyFrames?: number;
+  /**
+   * Closes the session when no frame has been read or written for this long, as the kubelet's
+   * streaming server does (spdystream's idle timer, `StreamIdleTimeout`, 4 h there): open streams
+   * are reset (CANCEL), GOAWAY is sent, and the session closes with ERR_IDLE_TIMEOUT. Pings count
+   * as frames. 0 (the default) disables it; the endpoint sets 4 h.
+   */
+  readonly idleTimeoutMs?: number;
   /** Largest DATA payload the session sends in one frame, bytes. Default 64 KiB. */
   readonly maxDataFrameBytes?: number;
   /**
@@ -44,7 +72,8 @@ export interface SpdySessionOptions {
    * How long one stream that is over its receive buffer and not being read may keep the whole
    * transport paused before it is reset (RST CANCEL, ERR_STREAM_RECEIVE_STALLED on the stream) so
    * that the other streams can move again. 0 disables the reset (the stall then lasts as long as
-   * the reader does not read, as with kubectl). Default 30,000 ms.
+   * the reader does not read, as with kubectl). It also bounds how long a peer may keep the
+   * session paused on replies it does not read (see maxQueuedReplyFrames). Default 30,000 ms.
    */
   readonly receiveStallTimeoutMs?: number;
   /** Deadline for `ping()` when the caller gives none. Default 30,000 ms. */
@@ -65,6 +94,11 @@ export const SESSION_DEFAULTS = Object.freeze({
   maxConcurrentStreams: 1000,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   maxHeaderBlockBytes: DEFAULT_MAX_HEADER_BLOCK_BYTES,
+  maxHeaderValues: DEFAULT_MAX_HEADER_VALUES,
+  /** Per allowed concurrent stream; see {@link SpdySessionOptions.maxSessionHeaderBytes}. */
+  sessionHeaderBytesPerStream: 2048,
+  maxQueuedReplyFrames: 1024,
+  idleTimeoutMs: 0,
   maxDataFrameBytes: 64 * 1024,
   streamReceiveBufferBytes: 1024 * 1024,
   sessionReceiveBufferBytes: 16 * 1024 * 1024,
@@ -100,11 +134,21 @@ export function resolveSessionOptions(options: SpdySessionOptions): ResolvedSess
   if (firstStreamId % 2 !== (role === 'client' ? 1 : 0)) {
     fail(`firstStreamId ${firstStreamId} must be ${role === 'client' ? 'odd for a client' : 'even for a server'}`);
   }
+  const maxConcurrentStreams = integerIn('maxConcurrentStreams', options.maxConcurrentStreams ?? d.maxConcurrentStreams, 1, 1 << 30);
   return {
     role,
-    maxConcurrentStreams: integerIn('maxConcurrentStreams', options.maxConcurrentStreams ?? d.maxConcurrentStreams, 1, 1 << 30),
+    maxConcurrentStreams,
     maxFrameBytes,
     maxHeaderBlockBytes: integerIn('maxHeaderBlockBytes', options.maxHeaderBlockBytes ?? d.maxHeaderBlockBytes, 64, 1 << 30),
+    maxHeaderValues: integerIn('maxHeaderValues', options.maxHeaderValues ?? d.maxHeaderValues, 1, 1 << 20),
+    maxSessionHeaderBytes: integerIn(
+      'maxSessionHeaderBytes',
+      options.maxSessionHeaderBytes ?? Math.min(maxConcurrentStreams * d.sessionHeaderBytesPerStream, 2 ** 40),
+      1024,
+      2 ** 40,
+    ),
+    maxQueuedReplyFrames: integerIn('maxQueuedReplyFrames', options.maxQueuedReplyFrames ?? d.maxQueuedReplyFrames, 1, 1 << 30),
+    idleTimeoutMs: integerIn('idleTimeoutMs', options.idleTimeoutMs ?? d.idleTimeoutMs, 0, 2 ** 31 - 1),
     maxDataFrameBytes: integerIn('maxDataFrameBytes', options.maxDataFrameBytes ?? d.maxDataFrameBytes, 1, MAX_FRAME_PAYLOAD_BYTES),
     streamReceiveBufferBytes,
     sessionReceiveBufferBytes: integerIn(

@@ -17,6 +17,13 @@
  * - Memory is bounded without the peer's help: past a stream's or the session's receive buffer
  *   the session stops reading the transport, and a stream that keeps it stopped for longer than
  *   receiveStallTimeoutMs is reset, so one unread stream cannot stall the others for ever.
+ *   Replies to the peer's frames (PING echoes, SYN_REPLY, RST_STREAM) queued behind a transport
+ *   that does not drain stop the reading too (maxQueuedReplyFrames), header blocks of open streams
+ *   have a budget (maxSessionHeaderBytes), and no frame costs more than one walk over the streams.
+ *   spec/memory-budget.md has the whole table.
+ * - The application's listeners ('stream', a stream's 'data', ...) run while a frame is being
+ *   handled, but an exception they throw is theirs: it is rethrown on the next tick, outside the
+ *   frame loop, and never taken for a malformed frame from the peer.
  */
 import { EventEmitter } from 'eventemitter3';
 import type { Duplex } from 'node:stream';
@@ -34,6 +41,7 @@ import {
   encodeDataFrameHeader,
   goAwayStatusName,
   headerBlockFrom,
+  headerBlockMemory,
   rstStatusName,
 } from '../spdy/index.js';
 import type {
@@ -47,6 +55,7 @@ import type {
   SynStreamFrame,
   WindowUpdateFrame,
 } from '../spdy/index.js';
+import { IdleTimer } from '../util/idle-timer.js';
 import { resolveSessionOptions, type ResolvedSessionOptions, type SpdySessionOptions } from './options.js';
 import { PingTracker } from './pinger.js';
 import { SpdyStream, type StreamHost, type StreamInitiator } from './spdy-stream.js';
@@ -98,6 +107,12 @@ export interface SessionStats {
   readonly receivePaused: boolean;
   /** True once the peer has shown it uses SPDY/3.1 flow control. */
   readonly peerFlowControl: boolean;
+  /** Streams the peer opened that were refused (RST REFUSED_STREAM): draining, stream limit, header budget, no listener. */
+  readonly streamsRefused: number;
+  /** Replies to the peer queued since the transport last drained (see maxQueuedReplyFrames). */
+  readonly queuedReplyFrames: number;
+  /** Estimated heap held by the header blocks of the peer's open streams (see maxSessionHeaderBytes). */
+  readonly headerBytes: number;
 }
 
 /** Options of {@link SpdySession.openStream}. */
@@ -162,6 +177,19 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
   #needDrain = false;
   #drainWaiters: Array<() => void> = [];
 
+  // Replies queued behind a transport that does not drain (maxQueuedReplyFrames).
+  /** True while the decoder is handing out the peer's frames: control frames sent now are replies. */
+  #receiving = false;
+  #queuedReplies = 0;
+  #repliesBacklogged = false;
+  #backlogTimer: NodeJS.Timeout | undefined;
+
+  /** Estimated heap of the header blocks of the peer's open streams (maxSessionHeaderBytes). */
+  #headerBytes = 0;
+  /** The last-good stream id of the first GOAWAY received (later ones matter only if lower). */
+  #peerLastGoodStreamId: number | undefined;
+  readonly #idleTimer: IdleTimer | undefined;
+
   // Receive buffering (see the file comment).
   #unreadBytes = 0;
   readonly #overfullStreams = new Set<SpdyStream>();
@@ -174,7 +202,10 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
   #peerInitialWindow = DEFAULT_INITIAL_WINDOW_BYTES;
   #sessionSendWindow = DEFAULT_INITIAL_WINDOW_BYTES;
   #sessionOwedBytes = 0;
-  readonly #blockedWriters = new Set<SpdyStream>();
+  // Writers waiting for window, by whose window they wait for: a WINDOW_UPDATE for one stream, or
+  // for the session, then touches only the writers it can move (one frame, bounded work).
+  readonly #blockedOnStream = new Set<SpdyStream>();
+  readonly #blockedOnSession = new Set<SpdyStream>();
 
   readonly #stats = {
     streamsOpenedLocal: 0,
@@ -188,6 +219,22 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     unknownFramesReceived: 0,
     pingsSent: 0,
     pingsEchoed: 0,
+    streamsRefused: 0,
+  };
+
+  /** Decoder callback: handles one frame; false stops the decoding (closed, or replies backlogged). */
+  readonly #onFrame = (frame: Frame): boolean => {
+    this.#idleTimer?.touch();
+    try {
+      this.#dispatch(frame);
+    } catch (error) {
+      // The application's listeners run inside dispatch (a stream's 'data', the 'stream' event):
+      // their exception is theirs, not a malformed frame from the peer. Rethrown outside the
+      // frame loop, it surfaces as the application's own uncaught exception, and the session
+      // goes on with the next frame.
+      process.nextTick(rethrow, error);
+    }
+    return this.#state !== 'closed' && !this.#repliesBacklogged;
   };
 
   readonly #onData = (chunk: Buffer): void => this.#receive(chunk);
@@ -207,6 +254,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     this.#decoder = new FrameDecoder({
       maxFrameBytes: this.options.maxFrameBytes,
       maxHeaderBlockBytes: this.options.maxHeaderBlockBytes,
+      maxHeaderValues: this.options.maxHeaderValues,
       // DATA is a byte stream here, so a payload split across transport reads is taken in pieces,
       // each a view of its read, rather than gathered into a copy (bench/session.bench.ts: with
       // 64 KiB frames that copy was about a quarter of the CPU time per byte received).
@@ -222,6 +270,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     transport.on('error', this.#onError);
     transport.on('close', this.#onClose);
     transport.on('drain', this.#onDrain);
+    const idleTimeoutMs = this.options.idleTimeoutMs;
+    this.#idleTimer = idleTimeoutMs > 0 ? new IdleTimer(idleTimeoutMs, () => this.#idleExpired()) : undefined;
     if (this.options.flowControl === 'advertise') this.#advertiseWindows();
   }
 
@@ -257,6 +307,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
       unreadBytes: this.#unreadBytes,
       receivePaused: this.#receivePaused,
       peerFlowControl: this.#peerFlowControl,
+      queuedReplyFrames: this.#queuedReplies,
+      headerBytes: this.#headerBytes,
     };
   }
 
@@ -434,11 +486,22 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
   // ---------------------------------------------------------------- receiving
 
   #receive(chunk: Buffer): void {
+    if (this.#state === 'closed') return;
+    let consumed: number;
+    this.#receiving = true;
     try {
-      this.#decoder.push(chunk, (frame) => this.#dispatch(frame));
+      consumed = this.#decoder.push(chunk, this.#onFrame);
     } catch (error) {
+      // Only the decoder can throw here (#onFrame keeps the application's exceptions apart):
+      // the peer's bytes are not SPDY/3.1.
+      this.#receiving = false;
       this.#protocolFailure(error);
+      return;
     }
+    this.#receiving = false;
+    // The decoder stopped early because our replies are backlogged: the transport is paused, and
+    // the rest of this chunk is read again, first, once it drains.
+    if (consumed < chunk.length && !this.closed) this.#transport.unshift(chunk.subarray(consumed));
   }
 
   #dispatch(frame: Frame): void {
@@ -501,11 +564,13 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
         return;
       }
     }
-    if (length > 0) {
-      stream.deliver(frame.data);
-      this.#accountUnread(stream);
+    try {
+      // deliver() runs the reader's 'data' listeners; whatever they throw, the bookkeeping below happens.
+      if (length > 0) stream.deliver(frame.data);
+    } finally {
+      if (length > 0) this.#accountUnread(stream);
+      if (frame.flags & FLAG_FIN) this.#remoteFinished(stream);
     }
-    if (frame.flags & FLAG_FIN) this.#remoteFinished(stream);
   }
 
   #onSynStream(frame: SynStreamFrame): void {
@@ -521,15 +586,21 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
       return;
     }
     this.#lastPeerStreamId = id;
-    if (this.#state !== 'open') {
-      this.#sendRst(id, RstStatus.REFUSED_STREAM);
-      return;
-    }
-    if (this.#activeRemote >= this.options.maxConcurrentStreams || this.listenerCount('stream') === 0) {
+    const headerBytes = headerBlockMemory(frame.headers);
+    if (
+      this.#state !== 'open' ||
+      this.#activeRemote >= this.options.maxConcurrentStreams ||
+      this.listenerCount('stream') === 0 ||
+      // The budget for what the peer's headers make us hold: past it, new streams wait for old ones.
+      this.#headerBytes + headerBytes > this.options.maxSessionHeaderBytes
+    ) {
+      this.#stats.streamsRefused++;
       this.#sendRst(id, RstStatus.REFUSED_STREAM);
       return;
     }
     const stream = this.#createStream(id, 'remote', frame.headers);
+    stream.headerBytes = headerBytes;
+    this.#headerBytes += headerBytes;
     if (frame.flags & FLAG_UNIDIRECTIONAL) {
       stream.localFin = true;
       stream.end();
@@ -567,21 +638,35 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
   }
 
   #onSettings(frame: SettingsFrame): void {
+    // One value per frame (the last entry of a kind wins), and at most one walk over the streams
+    // per frame: applying every INITIAL_WINDOW_SIZE entry walked them once per entry, so a few
+    // frames of many entries on a session of 1,000 streams could take seconds of CPU.
+    let initialWindow: number | undefined;
     for (const entry of frame.entries) {
-      if (entry.id === SettingsId.INITIAL_WINDOW_SIZE && entry.value <= MAX_STREAM_ID) {
-        const delta = entry.value - this.#peerInitialWindow;
-        this.#peerInitialWindow = entry.value;
-        // SPDY/3.1: a new initial window shifts the send window of every open stream.
-        for (const stream of this.#streams.values()) stream.sendWindow += delta;
-        this.#enablePeerFlowControl();
-      } else if (entry.id === SettingsId.MAX_CONCURRENT_STREAMS) {
-        this.#peerMaxConcurrentStreams = entry.value;
+      if (entry.id === SettingsId.INITIAL_WINDOW_SIZE && entry.value <= MAX_STREAM_ID) initialWindow = entry.value;
+      else if (entry.id === SettingsId.MAX_CONCURRENT_STREAMS) this.#peerMaxConcurrentStreams = entry.value;
+    }
+    if (initialWindow === undefined) return;
+    this.#enablePeerFlowControl();
+    const delta = initialWindow - this.#peerInitialWindow;
+    if (delta === 0) return;
+    this.#peerInitialWindow = initialWindow;
+    // SPDY/3.1: a new initial window shifts the send window of every open stream.
+    for (const stream of this.#streams.values()) stream.sendWindow += delta;
+    if (delta > 0) {
+      for (const stream of [...this.#blockedOnStream]) {
+        this.#blockedOnStream.delete(stream);
+        this.#pumpWrite(stream);
       }
     }
-    this.#pumpBlockedWriters();
   }
 
   #onGoAway(frame: GoAwayFrame): void {
+    // A repeated GOAWAY changes something only if it names a lower last-good id; otherwise it
+    // would walk the pending opens again for nothing (a flood of repeats, each a full walk).
+    const previous = this.#peerLastGoodStreamId;
+    if (previous !== undefined && frame.lastGoodStreamId >= previous) return;
+    this.#peerLastGoodStreamId = frame.lastGoodStreamId;
     // Streams we opened above the peer's last good id were never processed: fail them as refused
     // so callers can retry them on another session.
     for (const [id, pending] of this.#pendingOpens) {
@@ -619,7 +704,13 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
         this.#protocolFailure(new KubemuxError(ErrorCode.FLOW_CONTROL, 'session', 'the peer grew the session send window past 2^31-1'));
         return;
       }
-      this.#pumpBlockedWriters();
+      // Only as many writers as the new window can move: each one either sends, finishes, or
+      // turns out to wait for its own stream window. A 1-byte update moves one writer, not all.
+      while (this.#sessionSendWindow > 0 && this.#blockedOnSession.size > 0) {
+        const stream = this.#blockedOnSession.values().next().value as SpdyStream;
+        this.#blockedOnSession.delete(stream);
+        this.#pumpWrite(stream);
+      }
       return;
     }
     const stream = this.#streams.get(frame.streamId);
@@ -629,13 +720,16 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
       this.#failStream(stream, RstStatus.FLOW_CONTROL_ERROR, ErrorCode.FLOW_CONTROL, `the peer grew the send window of stream ${stream.id} past 2^31-1`);
       return;
     }
-    if (stream.pendingWrite !== undefined) this.#pumpWrite(stream);
+    if (stream.pendingWrite !== undefined) {
+      this.#blockedOnStream.delete(stream);
+      this.#pumpWrite(stream);
+    }
   }
 
   #remoteFinished(stream: SpdyStream): void {
     if (stream.remoteFin) return;
     stream.remoteFin = true;
-    stream.push(null);
+    stream.deliverEnd();
     this.#retireIfDone(stream);
   }
 
@@ -643,7 +737,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
 
   /** Re-counts a stream's unread bytes after a delivery or a read, and pauses or resumes reading. */
   #accountUnread(stream: SpdyStream): void {
-    const unread = stream.retired || stream.destroyed ? 0 : stream.readableLength;
+    const unread = stream.retired || stream.destroyed ? 0 : stream.unreadBytes;
     this.#unreadBytes += unread - stream.accountedUnreadBytes;
     stream.accountedUnreadBytes = unread;
     if (unread >= this.options.streamReceiveBufferBytes) this.#overfullStreams.add(stream);
@@ -678,34 +772,61 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     }
   }
 
+  /** Pauses or resumes reading the transport: while readers are behind, or while our replies are backlogged. */
   #updateReceivePause(): void {
     if (this.#state === 'closed') return;
-    const shouldPause = this.#overfullStreams.size > 0 || this.#unreadBytes > this.options.sessionReceiveBufferBytes;
-    if (shouldPause && !this.#receivePaused) {
-      this.#receivePaused = true;
-      this.#transport.pause();
-      if (this.options.receiveStallTimeoutMs > 0) {
-        this.#stallTimer = setTimeout(() => this.#resetStalledStreams(), this.options.receiveStallTimeoutMs);
-        this.#stallTimer.unref();
-      }
-    } else if (!shouldPause && this.#receivePaused) {
-      this.#receivePaused = false;
+    const buffersFull = this.#overfullStreams.size > 0 || this.#unreadBytes > this.options.sessionReceiveBufferBytes;
+    const shouldPause = buffersFull || this.#repliesBacklogged;
+    if (shouldPause !== this.#receivePaused) {
+      this.#receivePaused = shouldPause;
+      if (shouldPause) this.#transport.pause();
+      else this.#transport.resume();
+    }
+    // The stall deadline runs while readers (not the peer) keep the transport paused.
+    if (buffersFull && this.#stallTimer === undefined && this.options.receiveStallTimeoutMs > 0) {
+      this.#stallTimer = setTimeout(() => this.#resetStalledStreams(), this.options.receiveStallTimeoutMs);
+      this.#stallTimer.unref();
+    } else if (!buffersFull && this.#stallTimer !== undefined) {
       clearTimeout(this.#stallTimer);
       this.#stallTimer = undefined;
-      this.#transport.resume();
+    }
+  }
+
+  /** A reply was written while receiving: count it if it waits behind a transport that does not drain. */
+  #countReply(): void {
+    if (!this.#needDrain) return;
+    this.#queuedReplies++;
+    if (this.#queuedReplies < this.options.maxQueuedReplyFrames || this.#repliesBacklogged) return;
+    // Stop reading (the decoder stops after this frame) until the transport drains: a peer that
+    // sends without reading then meets TCP backpressure instead of growing our write queue.
+    this.#repliesBacklogged = true;
+    this.#updateReceivePause();
+    const timeoutMs = this.options.receiveStallTimeoutMs;
+    if (timeoutMs > 0) {
+      this.#backlogTimer = setTimeout(() => {
+        this.#backlogTimer = undefined;
+        this.#protocolFailure(
+          new KubemuxError(
+            ErrorCode.RESOURCE_LIMIT,
+            'session',
+            `the peer left ${this.#queuedReplies} replies unread for ${timeoutMs} ms (maxQueuedReplyFrames ${this.options.maxQueuedReplyFrames})`,
+          ),
+        );
+      }, timeoutMs);
+      this.#backlogTimer.unref();
     }
   }
 
   #resetStalledStreams(): void {
     this.#stallTimer = undefined;
     // The readers holding the most unread bytes are the ones keeping everybody waiting.
-    const stalled = this.#overfullStreams.size > 0 ? [...this.#overfullStreams] : [...this.#streams.values()].filter((s) => s.readableLength > 0);
+    const stalled = this.#overfullStreams.size > 0 ? [...this.#overfullStreams] : [...this.#streams.values()].filter((s) => s.unreadBytes > 0);
     for (const stream of stalled) {
       this.#failStream(
         stream,
         RstStatus.CANCEL,
         ErrorCode.STREAM_RECEIVE_STALLED,
-        `stream ${stream.id} held ${stream.readableLength} unread bytes for ${this.options.receiveStallTimeoutMs} ms and blocked the session`,
+        `stream ${stream.id} held ${stream.unreadBytes} unread bytes for ${this.options.receiveStallTimeoutMs} ms and blocked the session`,
       );
     }
     this.#updateReceivePause();
@@ -754,7 +875,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
       if (this.#peerFlowControl) size = Math.min(size, stream.sendWindow, this.#sessionSendWindow);
       if (size <= 0) {
         pending.pumping = false;
-        this.#blockedWriters.add(stream);
+        if (stream.sendWindow <= 0) this.#blockedOnStream.add(stream);
+        else this.#blockedOnSession.add(stream);
         return;
       }
       const payload = pending.offset === 0 && size === chunk.length ? chunk : chunk.subarray(pending.offset, pending.offset + size);
@@ -768,20 +890,15 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
       if (stream.pendingWrite !== pending) return;
     }
     stream.pendingWrite = undefined;
-    this.#blockedWriters.delete(stream);
+    this.#blockedOnStream.delete(stream);
+    this.#blockedOnSession.delete(stream);
     this.#whenWritable(pending.callback);
-  }
-
-  #pumpBlockedWriters(): void {
-    for (const stream of [...this.#blockedWriters]) {
-      this.#blockedWriters.delete(stream);
-      this.#pumpWrite(stream);
-    }
   }
 
   #sendData(streamId: number, flags: number, payload: Buffer): void {
     if (this.#state === 'closed') return;
     this.#stats.framesSent++;
+    this.#idleTimer?.touch();
     this.#stats.dataBytesSent += payload.length;
     const header = encodeDataFrameHeader(streamId, flags, payload.length);
     if (payload.length === 0) {
@@ -798,7 +915,9 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
   #send(frame: Exclude<Frame, DataFrame>): void {
     if (this.#state === 'closed') return;
     this.#stats.framesSent++;
+    this.#idleTimer?.touch();
     for (const bytes of this.#encoder.encode(frame)) this.#writeBytes(bytes);
+    if (this.#receiving) this.#countReply();
   }
 
   #sendRst(streamId: number, status: number): void {
@@ -816,6 +935,13 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
 
   #drained(): void {
     this.#needDrain = false;
+    this.#queuedReplies = 0;
+    if (this.#repliesBacklogged) {
+      this.#repliesBacklogged = false;
+      clearTimeout(this.#backlogTimer);
+      this.#backlogTimer = undefined;
+      this.#updateReceivePause();
+    }
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const waiter of waiters) waiter();
@@ -871,8 +997,11 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     if (stream.retired) return;
     stream.retired = true;
     this.#streams.delete(stream.id);
-    this.#blockedWriters.delete(stream);
+    this.#blockedOnStream.delete(stream);
+    this.#blockedOnSession.delete(stream);
     this.#overfullStreams.delete(stream);
+    this.#headerBytes -= stream.headerBytes;
+    stream.headerBytes = 0;
     // Bytes a finished stream still holds are its reader's now, no longer the session's.
     this.#unreadBytes -= stream.accountedUnreadBytes;
     this.#creditSession(stream.receivedBytes - stream.consumedBytes);
@@ -923,7 +1052,25 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
 
   #transportFailed(error: Error): void {
     if (this.#state === 'closed') return;
-    this.#finish(new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `the transport failed: ${error.message}`, { cause: error }));
+    // A transport that knows why it failed says so with its own typed error (the WebSocket tunnel:
+    // ERR_PROTOCOL for a malformed frame, a close status): that is the session's reason too.
+    this.#finish(
+      error instanceof KubemuxError ? error : new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `the transport failed: ${error.message}`, { cause: error }),
+    );
+  }
+
+  /** No frame read or written for idleTimeoutMs: what spdystream's idle timer does (reset every stream, GOAWAY, close). */
+  #idleExpired(): void {
+    if (this.#state === 'closed') return;
+    const timeoutMs = this.options.idleTimeoutMs;
+    for (const stream of [...this.#streams.values()]) {
+      this.#failStream(stream, RstStatus.CANCEL, ErrorCode.IDLE_TIMEOUT, `stream ${stream.id} was reset: the session was idle for ${timeoutMs} ms`);
+    }
+    if (!this.#goAwaySent) {
+      this.#goAwaySent = true;
+      this.#send({ type: 'GOAWAY', lastGoodStreamId: this.#lastPeerStreamId, status: GoAwayStatus.OK, flags: 0 });
+    }
+    this.#finish(new KubemuxError(ErrorCode.IDLE_TIMEOUT, 'session', `no frame was read or written for ${timeoutMs} ms (idleTimeoutMs)`));
   }
 
   #closedError(): KubemuxError {
@@ -936,6 +1083,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     this.#state = 'closed';
     this.#closeError = error;
     clearTimeout(this.#stallTimer);
+    clearTimeout(this.#backlogTimer);
+    this.#idleTimer?.stop();
     const streamError =
       error === undefined
         ? new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', 'the session closed')
@@ -968,6 +1117,10 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
 }
 
 function noop(): void {}
+
+function rethrow(error: unknown): never {
+  throw error;
+}
 
 function toStreamError(error: Error | null, streamId: number, message: string): KubemuxError {
   if (error instanceof KubemuxError) return error;

@@ -19,6 +19,7 @@
  */
 import { Duplex } from 'node:stream';
 import type { HeaderBlock } from '../spdy/index.js';
+import { ReadableFeeder } from '../util/readable-feeder.js';
 
 /** What a stream needs from its session. Implemented by SpdySession. @internal */
 export interface StreamHost {
@@ -53,6 +54,9 @@ export class SpdyStream extends Duplex {
   readonly headers: HeaderBlock;
 
   readonly #host: StreamHost;
+  // Payload goes in through the feeder: a reader that is behind holds coalesced blocks, not one
+  // object per (possibly 1-byte) DATA frame.
+  readonly #feeder = new ReadableFeeder(this);
 
   // Session-owned bookkeeping. Plain fields (not #private) because the session updates them;
   // nothing outside src/session touches them.
@@ -78,6 +82,8 @@ export class SpdyStream extends Duplex {
   receiveWindow = 0;
   /** @internal What we may still send (only enforced when the peer uses flow control). */
   sendWindow = 0;
+  /** @internal Estimated heap of the peer's header block this stream holds (the session's header budget). */
+  headerBytes = 0;
   /** @internal A write waiting for send window. */
   pendingWrite: { chunk: Buffer; offset: number; callback: (error?: Error | null) => void; pumping: boolean } | undefined;
 
@@ -115,7 +121,18 @@ export class SpdyStream extends Duplex {
   /** @internal Delivers received payload; false when the reader is behind (buffer over its mark). */
   deliver(data: Buffer): boolean {
     this.receivedBytes += data.length;
-    return this.push(data);
+    return this.#feeder.push(data);
+  }
+
+  /** @internal The peer's FIN: ends the readable side after what was delivered. */
+  deliverEnd(): void {
+    this.#feeder.flush();
+    this.push(null);
+  }
+
+  /** @internal Received bytes not yet read: the readable buffer plus what the feeder holds back. */
+  get unreadBytes(): number {
+    return this.readableLength + this.#feeder.heldBytes;
   }
 
   override read(size?: number): unknown {
@@ -127,8 +144,10 @@ export class SpdyStream extends Duplex {
   }
 
   override _read(): void {
-    // Nothing to fetch: the session pushes payload as frames arrive. Consumption is tracked in
-    // read() above, which also runs for every read Node's stream machinery makes.
+    // Nothing to fetch: the session pushes payload as frames arrive (consumption is tracked in
+    // read() above, which also runs for every read Node's stream machinery makes). Bytes the
+    // feeder held back while the reader was behind go in now.
+    this.#feeder.read();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {

@@ -14,7 +14,7 @@ import { Deflate, Inflate, Z_SYNC_FLUSH } from 'pako';
 import { ErrorCode, KubemuxError } from '../errors.js';
 import { SPDY3_DICTIONARY } from './dictionary.js';
 import type { HeaderBlock } from './frames.js';
-import { decodeHeaderBlock, encodeHeaderBlock } from './header-block.js';
+import { DEFAULT_MAX_HEADER_VALUES, decodeHeaderBlock, encodeHeaderBlock } from './header-block.js';
 
 /** Default cap on one decompressed header block. Kubernetes blocks are well under 1 KiB. */
 export const DEFAULT_MAX_HEADER_BLOCK_BYTES = 64 * 1024;
@@ -64,12 +64,15 @@ export class HeaderCompressor {
 export class HeaderDecompressor {
   readonly #inflate: Inflate;
   readonly #maxBlockBytes: number;
+  readonly #maxValues: number;
   #output: Uint8Array[] = [];
   #outputBytes = 0;
   #failure: KubemuxError | undefined;
 
-  constructor(maxHeaderBlockBytes: number = DEFAULT_MAX_HEADER_BLOCK_BYTES) {
+  /** @param maxHeaderValues values one block may carry (see decodeHeaderBlock). */
+  constructor(maxHeaderBlockBytes: number = DEFAULT_MAX_HEADER_BLOCK_BYTES, maxHeaderValues: number = DEFAULT_MAX_HEADER_VALUES) {
     this.#maxBlockBytes = maxHeaderBlockBytes;
+    this.#maxValues = maxHeaderValues;
     this.#inflate = new Inflate({ dictionary: SPDY3_DICTIONARY, chunkSize: INFLATE_CHUNK_BYTES });
     this.#inflate.onData = (chunk) => {
       this.#outputBytes += chunk.byteLength;
@@ -88,7 +91,7 @@ export class HeaderDecompressor {
 
   /** Decompresses one frame's block (which must end a sync flush) and parses it. */
   decompress(compressed: Uint8Array): HeaderBlock {
-    return decodeHeaderBlock(this.decompressRaw(compressed));
+    return decodeHeaderBlock(this.decompressRaw(compressed), this.#maxValues);
   }
 
   /** Decompresses one frame's block without parsing it. */

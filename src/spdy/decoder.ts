@@ -14,6 +14,7 @@
  */
 import { ErrorCode, KubemuxError } from '../errors.js';
 import { DEFAULT_MAX_HEADER_BLOCK_BYTES, HeaderDecompressor } from './compression.js';
+import { DEFAULT_MAX_HEADER_VALUES } from './header-block.js';
 import { ControlType, FLAG_FIN, FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES, SPDY_VERSION } from './constants.js';
 import type { ControlFrame, Frame, SettingsEntry } from './frames.js';
 
@@ -30,6 +31,8 @@ export interface FrameDecoderOptions {
   readonly maxFrameBytes?: number;
   /** Largest decompressed header block accepted, in bytes. Default 64 KiB. */
   readonly maxHeaderBlockBytes?: number;
+  /** Most values one header block may carry (each NUL-separated part counts). Default 256. */
+  readonly maxHeaderValues?: number;
   /**
    * For consumers that treat DATA as a byte stream (the session does): a DATA payload split
    * across input chunks is delivered as several DATA frames, one per chunk it lies in, each a
@@ -89,9 +92,13 @@ export class FrameDecoder {
     if (!Number.isInteger(maxHeaderBlockBytes) || maxHeaderBlockBytes < 4) {
       throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `maxHeaderBlockBytes ${maxHeaderBlockBytes} must be an integer >= 4`);
     }
+    const maxHeaderValues = options.maxHeaderValues ?? DEFAULT_MAX_HEADER_VALUES;
+    if (!Number.isInteger(maxHeaderValues) || maxHeaderValues < 1) {
+      throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `maxHeaderValues ${maxHeaderValues} must be an integer >= 1`);
+    }
     this.maxFrameBytes = maxFrameBytes;
     this.#splitDataPayloads = options.splitDataPayloads === true;
-    this.#headers = headers ?? new HeaderDecompressor(maxHeaderBlockBytes);
+    this.#headers = headers ?? new HeaderDecompressor(maxHeaderBlockBytes, maxHeaderValues);
   }
 
   /** Bytes held for a frame not yet complete (never more than 8 + maxFrameBytes). */
@@ -105,14 +112,18 @@ export class FrameDecoder {
   }
 
   /**
-   * Consumes `chunk` and calls `onFrame` for every frame it completes, in order. Throws a
-   * KubemuxError on malformed input (frames completed before the fault have been delivered).
-   * An exception thrown by `onFrame` propagates and leaves the decoder unusable too.
+   * Consumes `chunk` and calls `onFrame` for every frame it completes, in order, and returns the
+   * number of bytes consumed: all of them, unless `onFrame` returned `false` (any other value, or none, goes on), which stops the
+   * decoding right after that frame (or DATA piece); the caller keeps the rest of the chunk and
+   * pushes it again later (the session does so to stop reading while its replies cannot be
+   * written). Throws a KubemuxError on malformed input (frames completed before the fault have
+   * been delivered). An exception thrown by `onFrame` propagates and leaves the decoder unusable
+   * too.
    */
-  push(chunk: Uint8Array, onFrame: (frame: Frame) => void): void {
+  push(chunk: Uint8Array, onFrame: (frame: Frame) => unknown): number {
     if (this.#failure !== undefined) throw this.#failure;
     try {
-      this.#consume(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength), onFrame);
+      return this.#consume(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength), onFrame);
     } catch (err) {
       this.#failure =
         err instanceof KubemuxError ? err : new KubemuxError(ErrorCode.PROTOCOL, 'session', 'frame handler failed', { cause: err });
@@ -120,7 +131,7 @@ export class FrameDecoder {
     }
   }
 
-  #consume(chunk: Buffer, onFrame: (frame: Frame) => void): void {
+  #consume(chunk: Buffer, onFrame: (frame: Frame) => unknown): number {
     let offset = 0;
     while (offset < chunk.length) {
       if (this.#payloadLength < 0) {
@@ -129,7 +140,7 @@ export class FrameDecoder {
         let headBytes = this.#headBytes;
         while (headBytes < FRAME_HEADER_BYTES && offset < chunk.length) head[headBytes++] = chunk[offset++]!;
         this.#headBytes = headBytes;
-        if (headBytes < FRAME_HEADER_BYTES) return;
+        if (headBytes < FRAME_HEADER_BYTES) return offset;
         this.#payloadLength = this.#checkHeader();
       }
       const missing = this.#payloadLength - this.#payloadBytes;
@@ -137,14 +148,17 @@ export class FrameDecoder {
         // Fast path: the whole payload is in this chunk; hand out a view.
         const payload = chunk.subarray(offset, offset + missing);
         offset += missing;
-        this.#finishFrame(payload, onFrame);
+        if (this.#finishFrame(payload, onFrame) === false) return offset;
         continue;
       }
       // Nothing of the payload in this chunk yet (the header ended it, as Go's field-by-field writes
       // often do): wait, so that a payload arriving whole in the next chunk still takes the fast path.
-      if (offset === chunk.length) return;
+      if (offset === chunk.length) return offset;
       if (this.#splitDataPayloads && (this.#head[0]! & 0x80) === 0) {
-        offset = this.#deliverDataPiece(chunk, offset, missing, onFrame);
+        const take = Math.min(missing, chunk.length - offset);
+        const more = this.#deliverDataPiece(chunk, offset, take, take === missing, onFrame);
+        offset += take;
+        if (more === false) return offset;
         continue;
       }
       this.#payload ??= Buffer.allocUnsafe(this.#payloadLength);
@@ -152,15 +166,14 @@ export class FrameDecoder {
       chunk.copy(this.#payload, this.#payloadBytes, offset, offset + take);
       this.#payloadBytes += take;
       offset += take;
-      if (this.#payloadBytes === this.#payloadLength) this.#finishFrame(this.#payload, onFrame);
+      if (this.#payloadBytes === this.#payloadLength && this.#finishFrame(this.#payload, onFrame) === false) return offset;
     }
+    return offset;
   }
 
-  /** Hands out the part of a split DATA payload that lies in `chunk`, as a view; returns the new offset. */
-  #deliverDataPiece(chunk: Buffer, offset: number, missing: number, onFrame: (frame: Frame) => void): number {
-    const take = Math.min(missing, chunk.length - offset);
+  /** Hands out `take` bytes of a split DATA payload that lie in `chunk` at `offset`, as a view. */
+  #deliverDataPiece(chunk: Buffer, offset: number, take: number, last: boolean, onFrame: (frame: Frame) => unknown): unknown {
     const head = this.#head;
-    const last = take === missing;
     const streamId = head.readUInt32BE(0);
     const flags = last ? head[4]! : head[4]! & ~FLAG_FIN;
     if (last) {
@@ -170,8 +183,7 @@ export class FrameDecoder {
     } else {
       this.#payloadBytes += take;
     }
-    onFrame({ type: 'DATA', streamId, flags, data: chunk.subarray(offset, offset + take) });
-    return offset + take;
+    return onFrame({ type: 'DATA', streamId, flags, data: chunk.subarray(offset, offset + take) });
   }
 
   /** Validates a complete frame header and returns its payload length. */
@@ -196,18 +208,15 @@ export class FrameDecoder {
     return length;
   }
 
-  #finishFrame(payload: Buffer, onFrame: (frame: Frame) => void): void {
+  #finishFrame(payload: Buffer, onFrame: (frame: Frame) => unknown): unknown {
     const head = this.#head;
     this.#headBytes = 0;
     this.#payloadLength = -1;
     this.#payload = undefined;
     this.#payloadBytes = 0;
     const flags = head[4]!;
-    if ((head[0]! & 0x80) === 0) {
-      onFrame({ type: 'DATA', streamId: head.readUInt32BE(0), flags, data: payload });
-    } else {
-      onFrame(this.#controlFrame(head.readUInt16BE(2), flags, payload));
-    }
+    if ((head[0]! & 0x80) === 0) return onFrame({ type: 'DATA', streamId: head.readUInt32BE(0), flags, data: payload });
+    return onFrame(this.#controlFrame(head.readUInt16BE(2), flags, payload));
   }
 
   #controlFrame(type: number, flags: number, payload: Buffer): ControlFrame {

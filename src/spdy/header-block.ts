@@ -60,10 +60,44 @@ export function encodeHeaderBlock(headers: HeaderBlock): Buffer {
 }
 
 /**
- * Parses an uncompressed header block. Every count and length is checked against the bytes
- * that remain before anything is allocated; the block must be consumed exactly.
+ * Default cap on the values one decoded block may carry (names with one value count one; a value
+ * with NUL separators counts once per part). Kubernetes sends three or four. Without a cap a
+ * block that compresses to about 100 bytes (64 KiB of NULs) decodes to a 65,000-element array.
  */
-export function decodeHeaderBlock(block: Uint8Array): HeaderBlock {
+export const DEFAULT_MAX_HEADER_VALUES = 256;
+
+/**
+ * Estimated heap a decoded header block holds, in bytes: its strings at two bytes per UTF-16 unit
+ * (V8's worst case) plus {@link HEADER_ENTRY_OVERHEAD_BYTES} per name and per value (string
+ * header, array slot, map entry). The session charges it to its header budget while the stream
+ * that carries the block is open.
+ */
+export function headerBlockMemory(headers: HeaderBlock): number {
+  let bytes = 0;
+  for (const [name, values] of headers) {
+    bytes += HEADER_ENTRY_OVERHEAD_BYTES + 2 * name.length;
+    for (const value of values) bytes += HEADER_ENTRY_OVERHEAD_BYTES + 2 * value.length;
+  }
+  return bytes;
+}
+
+/** What {@link headerBlockMemory} charges for each name and each value beyond its characters. */
+export const HEADER_ENTRY_OVERHEAD_BYTES = 64;
+
+/** Values of one value field: its NUL separators plus one, counted up to `limit + 1` at most. */
+function valueCount(bytes: Buffer, limit: number): number {
+  let count = 1;
+  for (let at = bytes.indexOf(0); at !== -1 && count <= limit; at = bytes.indexOf(0, at + 1)) count++;
+  return count;
+}
+
+/**
+ * Parses an uncompressed header block. Every count and length is checked against the bytes
+ * that remain before anything is allocated; the block must be consumed exactly. More than
+ * `maxValues` values (see {@link DEFAULT_MAX_HEADER_VALUES}) is ERR_HEADER_BLOCK_TOO_LARGE, found
+ * before the values are split.
+ */
+export function decodeHeaderBlock(block: Uint8Array, maxValues: number = DEFAULT_MAX_HEADER_VALUES): HeaderBlock {
   const view = Buffer.from(block.buffer, block.byteOffset, block.byteLength);
   let offset = 0;
   const readLength = (what: string): number => {
@@ -90,13 +124,18 @@ export function decodeHeaderBlock(block: Uint8Array): HeaderBlock {
     throw malformed(`pair count ${pairCount} exceeds what ${view.length - offset} bytes can hold`);
   }
   const headers: HeaderBlock = new Map();
+  let values = 0;
   for (let i = 0; i < pairCount; i++) {
     const name = readBytes(readLength('name length'), 'name').toString('utf8');
     if (name.length === 0) throw malformed(`pair ${i} has an empty name`);
     if (hasUpperCaseAscii(name)) throw malformed(`header name "${name}" is not lower-case`);
     if (headers.has(name)) throw malformed(`header name "${name}" appears twice`);
-    const value = readBytes(readLength('value length'), 'value').toString('utf8');
-    headers.set(name, value.split(VALUE_SEPARATOR));
+    const valueBytes = readBytes(readLength('value length'), 'value');
+    values += valueCount(valueBytes, maxValues - values);
+    if (values > maxValues) {
+      throw new KubemuxError(ErrorCode.HEADER_BLOCK_TOO_LARGE, 'session', `header block carries more than ${maxValues} values (maxHeaderValues)`);
+    }
+    headers.set(name, valueBytes.toString('utf8').split(VALUE_SEPARATOR));
   }
   if (offset !== view.length) {
     throw malformed(`${view.length - offset} bytes follow the last pair`);

@@ -2,7 +2,15 @@
 export * from './constants.js';
 export type * from './frames.js';
 export { SPDY3_DICTIONARY } from './dictionary.js';
-export { encodeHeaderBlock, decodeHeaderBlock, headerBlockFrom, headerValue } from './header-block.js';
+export {
+  encodeHeaderBlock,
+  decodeHeaderBlock,
+  headerBlockFrom,
+  headerValue,
+  headerBlockMemory,
+  DEFAULT_MAX_HEADER_VALUES,
+  HEADER_ENTRY_OVERHEAD_BYTES,
+} from './header-block.js';
 export { HeaderCompressor, HeaderDecompressor, DEFAULT_MAX_HEADER_BLOCK_BYTES } from './compression.js';
 export {
   FrameEncoder,

@@ -96,6 +96,9 @@ export class FakeConnection extends EventEmitter<PortForwardConnectionEvents> im
         unreadBytes: 0,
         receivePaused: false,
         peerFlowControl: false,
+        streamsRefused: 0,
+        queuedReplyFrames: 0,
+        headerBytes: 0,
       },
     };
   }

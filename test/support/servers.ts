@@ -119,7 +119,7 @@ export async function startEndpointServer(
  * `endpoint` when given. `close()` stops the cluster and the echo server.
  */
 export async function startDemoCluster(
-  options: { tls?: boolean; podTarget?: string; portMap?: Readonly<Record<number, string>>; endpoint?: PortForwardEndpoint } = {},
+  options: { tls?: boolean; podTarget?: string; portMap?: Readonly<Record<number, string>>; endpoint?: PortForwardEndpoint; headersTimeoutMs?: number } = {},
 ): Promise<{
   cluster: import('../../src/server/fake-cluster.js').FakeCluster;
   echo: RunningServer & { connections: number };
@@ -136,7 +136,12 @@ export async function startDemoCluster(
       { ...ns, pods: (ns.pods ?? []).map((pod) => ({ ...pod, portMap: { '8080': target, '5432': target, ...options.portMap } })) },
     ]),
   );
-  const cluster = await FakeCluster.start({ config: { ...config, namespaces }, tls: options.tls === true, ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }) });
+  const cluster = await FakeCluster.start({
+    config: { ...config, namespaces },
+    tls: options.tls === true,
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+    ...(options.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: options.headersTimeoutMs }),
+  });
   return {
     cluster,
     echo,

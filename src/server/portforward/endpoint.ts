@@ -14,9 +14,10 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ErrorCode, KubemuxError } from '../../errors.js';
-import { SpdySession, type SpdySessionOptions } from '../../session/index.js';
+import { SpdySession, resolveSessionOptions, type SpdySessionOptions } from '../../session/index.js';
 import { acceptWebSocket, WebSocketByteStream } from '../../transport/websocket/index.js';
 import { MAX_PORTS, SPDY_TUNNEL_SUBPROTOCOL, V4_CHANNEL_SUBPROTOCOL } from '../../ws/index.js';
+import { parseRequestTarget } from '../request-target.js';
 import { FaultGate } from './fault-gate.js';
 import { dialTcp, type DialFunction } from './pod-dialer.js';
 import { serveSpdyPortForward } from './spdy-portforward.js';
@@ -57,9 +58,23 @@ export interface PortForwardEndpointOptions {
   readonly dial?: DialFunction;
   /** How long the first stream of a pair waits for the second, ms. Default 30,000 (the kubelet's). */
   readonly pairingTimeoutMs?: number;
-  /** Options for the server-side SPDY sessions (role is always 'server'). */
-  readonly session?: Omit<SpdySessionOptions, 'role'>;
+  /**
+   * Closes an upgraded connection on which nothing has moved for this long, ms, as the kubelet's
+   * streaming server does (`StreamIdleTimeout`, 4 h; spec/portforward.md §8). SPDY, plain or
+   * tunnelled: no frame read or written (pings count); open streams are then reset (CANCEL), GOAWAY
+   * is sent and the session closes with ERR_IDLE_TIMEOUT. v4: no message either way; the
+   * WebSocket is then closed with 1000. 0 disables it. Default 14,400,000 (4 h).
+   */
+  readonly idleTimeoutMs?: number;
+  /** Options for the server-side SPDY sessions (role is always 'server'; the idle timeout is `idleTimeoutMs` above). */
+  readonly session?: Omit<SpdySessionOptions, 'role' | 'idleTimeoutMs'>;
 }
+
+/** Defaults of {@link PortForwardEndpointOptions}. */
+export const ENDPOINT_DEFAULTS = Object.freeze({
+  pairingTimeoutMs: 30_000,
+  idleTimeoutMs: 4 * 60 * 60 * 1000,
+});
 
 /** One upgraded connection the endpoint serves. */
 interface UpgradedConnection {
@@ -72,7 +87,8 @@ interface UpgradedConnection {
 export class PortForwardEndpoint {
   readonly #dial: DialFunction;
   readonly #pairingTimeoutMs: number;
-  readonly #sessionOptions: Omit<SpdySessionOptions, 'role'>;
+  readonly #idleTimeoutMs: number;
+  readonly #sessionOptions: SpdySessionOptions;
   readonly #connections = new Set<UpgradedConnection>();
   #closed = false;
 
@@ -99,10 +115,13 @@ export class PortForwardEndpoint {
     rejectedStreams: 0,
   };
 
+  /** Throws ERR_INVALID_ARGUMENT (usage) for a bad option, session options included (checked now, not at the first upgrade). */
   constructor(options: PortForwardEndpointOptions = {}) {
     this.#dial = options.dial ?? dialTcp;
-    this.#pairingTimeoutMs = options.pairingTimeoutMs ?? 30_000;
-    this.#sessionOptions = options.session ?? {};
+    this.#pairingTimeoutMs = msOption('pairingTimeoutMs', options.pairingTimeoutMs ?? ENDPOINT_DEFAULTS.pairingTimeoutMs, 1);
+    this.#idleTimeoutMs = msOption('idleTimeoutMs', options.idleTimeoutMs ?? ENDPOINT_DEFAULTS.idleTimeoutMs, 0);
+    this.#sessionOptions = { ...options.session, idleTimeoutMs: this.#idleTimeoutMs, role: 'server' };
+    resolveSessionOptions(this.#sessionOptions);
   }
 
   /**
@@ -111,6 +130,16 @@ export class PortForwardEndpoint {
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pod: PodTarget): void {
     socket.on('error', () => socket.destroy());
+    // This runs inside the host's 'upgrade' event: an exception would escape into the host's
+    // server (often as an uncaught exception). Whatever one request does ends only its socket.
+    try {
+      this.#handleUpgrade(req, socket, head, pod);
+    } catch {
+      socket.destroy();
+    }
+  }
+
+  #handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pod: PodTarget): void {
     if (this.#closed) return respond(socket, 503, statusBody(503, 'ServiceUnavailable', 'the port-forward endpoint is shutting down'));
     if (this.#refuseStatus !== undefined) {
       const status = this.#refuseStatus;
@@ -234,12 +263,13 @@ export class PortForwardEndpoint {
    * token for `ws`, so the handshake is kubemux's own (src/transport/websocket).
    */
   #upgradeToWebSocket(req: IncomingMessage, socket: Duplex, head: Buffer, pod: PodTarget): void {
-    const url = new URL(req.url ?? '/', 'http://endpoint');
+    const target = parseRequestTarget(req.url);
+    if (target === undefined) return respond(socket, 400, plainBody('the request target is not a valid path'));
     const offered = headerList(req.headers['sec-websocket-protocol']);
     const wantsV4 = !offered.includes(SPDY_TUNNEL_SUBPROTOCOL) && offered.includes(V4_CHANNEL_SUBPROTOCOL);
     let ports: number[] = [];
     if (wantsV4) {
-      const values = url.searchParams.getAll('ports').flatMap((v) => v.split(','));
+      const values = target.searchParams.getAll('ports').flatMap((v) => v.split(','));
       ports = values.map((v) => (/^[0-9]{1,5}$/.test(v) ? Number(v) : NaN));
       if (ports.length === 0) return respond(socket, 400, plainBody('query parameter "port" is required'));
       const bad = values.find((_, i) => !(ports[i]! >= 1 && ports[i]! <= 65535));
@@ -261,7 +291,7 @@ export class PortForwardEndpoint {
     const tracked: UpgradedConnection = { gate, podUid: pod.uid };
     this.#track(tracked);
     const serve = (): void => {
-      if (connection.state === 'open') serveV4PortForward(connection, ports, { pod, dial: this.#dial, counters: this.#counters });
+      if (connection.state === 'open') serveV4PortForward(connection, ports, { pod, dial: this.#dial, counters: this.#counters, idleTimeoutMs: this.#idleTimeoutMs });
     };
     connection.on('close', () => {
       this.#connections.delete(tracked);
@@ -282,7 +312,7 @@ export class PortForwardEndpoint {
 
   /** Serves SPDY on `transport` (the gate itself, or a WebSocket byte stream over it). */
   #serveSpdy(gate: FaultGate, pod: PodTarget, transport: Duplex = gate): void {
-    const session = new SpdySession(transport, { ...this.#sessionOptions, role: 'server' });
+    const session = new SpdySession(transport, this.#sessionOptions);
     const connection: UpgradedConnection = { gate, session, podUid: pod.uid };
     this.#track(connection);
     serveSpdyPortForward(session, {
@@ -303,6 +333,13 @@ export class PortForwardEndpoint {
     this.#connections.add(connection);
     connection.gate.on('close', () => this.#connections.delete(connection));
   }
+}
+
+function msOption(name: string, value: number, min: number): number {
+  if (!Number.isInteger(value) || value < min || value > 2 ** 31 - 1) {
+    throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `${name} ${String(value)} is outside ${min}..${2 ** 31 - 1}`);
+  }
+  return value;
 }
 
 function headerText(value: string | string[] | undefined): string {

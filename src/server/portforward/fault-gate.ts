@@ -11,6 +11,7 @@
  * transport for its own backpressure, which would otherwise undo a blackhole.
  */
 import { Duplex } from 'node:stream';
+import { ReadableFeeder } from '../../util/readable-feeder.js';
 
 /**
  * Bytes a delay holds per direction before it pushes back (the socket is paused, or writes wait):
@@ -132,6 +133,7 @@ export class FaultGate extends Duplex {
     (item) => {
       if (item.chunk === 'end') {
         this.#endPushed = true;
+        this.#feeder.flush();
         this.push(null);
         return true;
       }
@@ -141,7 +143,8 @@ export class FaultGate extends Duplex {
         else this.once('end', () => this.destroy());
         return false;
       }
-      if (this.push(item.chunk)) return true;
+      // Through the feeder, as undelayed chunks: one order, one memory bound.
+      if (this.#feeder.push(item.chunk)) return true;
       this.#wantsData = false;
       return false;
     },
@@ -166,6 +169,8 @@ export class FaultGate extends Duplex {
       for (const callback of waiting) callback();
     },
   );
+  // A client trickling bytes a TCP segment at a time must not cost an object per segment here.
+  readonly #feeder = new ReadableFeeder(this);
 
   constructor(inner: Duplex) {
     super({ allowHalfOpen: true });
@@ -176,14 +181,17 @@ export class FaultGate extends Duplex {
         if (this.#inbound.full) inner.pause();
         return;
       }
-      if (!this.push(chunk)) {
+      if (!this.#feeder.push(chunk)) {
         this.#wantsData = false;
         inner.pause();
       }
     });
     inner.on('end', () => {
       if (this.#delayMs > 0 || !this.#inbound.empty) this.#inbound.add('end', this.#delayMs);
-      else this.push(null);
+      else {
+        this.#feeder.flush();
+        this.push(null);
+      }
     });
     inner.on('drain', () => this.#outbound.unblock());
     inner.on('error', (error) => this.destroy(error));
@@ -234,6 +242,7 @@ export class FaultGate extends Duplex {
   }
 
   override _read(): void {
+    this.#feeder.read();
     this.#wantsData = true;
     this.#inbound.unblock();
     this.#resumeInner();

@@ -3,7 +3,13 @@
  * that share a `requestid`; once both are there, the data stream is forwarded to the pod's port
  * and failures are written, as text, on the error stream. Semantics follow the Kubernetes CRI
  * streaming library (spec/portforward.md): header validation with RST CANCEL for bad streams,
- * pairing with a timeout, one forwarded TCP connection per pair.
+ * pairing with a timeout, one forwarded TCP connection per pair, the port taken from the data
+ * stream.
+ *
+ * Departure, for bounded memory: the library only forgets a pair that timed out (its streams stay
+ * open until the client ends them); here both streams of an incomplete pair are reset, so that a
+ * client that never completes its pairs cannot keep stream slots and memory for ever. A pair
+ * whose only stream closes before its partner arrives is forgotten at once, for the same reason.
  */
 import { RstStatus } from '../../spdy/index.js';
 import type { SpdySession, SpdyStream } from '../../session/index.js';
@@ -57,12 +63,16 @@ export function serveSpdyPortForward(session: SpdySession, context: SpdyPortForw
         pairs.delete(requestId);
         context.counters.pairingTimeouts++;
         const incomplete = pair!;
-        incomplete.error?.end(`timed out waiting for streams for request ${requestId}`);
+        // The text and FIN first; then the reset, which frees the stream at once unless the
+        // client has ended its side too (a clean close needs no reset).
+        const errorStream = incomplete.error;
+        errorStream?.end(`timed out waiting for streams for request ${requestId}`, () => errorStream.destroy());
         incomplete.data?.destroy();
       }, context.pairingTimeoutMs);
       timer.unref();
-      pair = { timer };
-      pairs.set(requestId, pair);
+      const created: StreamPair = { timer };
+      pair = created;
+      pairs.set(requestId, created);
     }
     if (pair[type] !== undefined) {
       pair.error?.write(`error processing stream for request ${requestId}: ${type} stream already assigned`);
@@ -71,15 +81,29 @@ export function serveSpdyPortForward(session: SpdySession, context: SpdyPortForw
     }
     pair[type] = stream;
     const { error: errorStream, data: dataStream } = pair;
-    if (errorStream === undefined || dataStream === undefined) return;
+    if (errorStream === undefined || dataStream === undefined) {
+      // A lone stream that closes (the client reset it) takes its pair with it: otherwise a client
+      // opening and resetting streams would leave a pair and a timer per stream for 30 s.
+      const waiting = pair;
+      stream.once('close', () => {
+        // A pair leaves the map when it completes, so one still there is still incomplete.
+        if (pairs.get(requestId) !== waiting) return;
+        clearTimeout(waiting.timer);
+        pairs.delete(requestId);
+      });
+      return;
+    }
     clearTimeout(pair.timer);
     pairs.delete(requestId);
     context.counters.streams++;
+    // The kubelet forwards to the data stream's port (httpstream.go, portForward); the error
+    // stream's port header is only validated, never compared (see spec/portforward.md §5).
+    const dataPort = parsePort(dataStream.header('port'))!;
     // The client never writes on the error stream (it sends FIN at once); drain it all the same.
     errorStream.resume();
     void forwardToPod({
       pod: context.pod,
-      port,
+      port: dataPort,
       client: dataStream,
       dial: context.dial,
       counters: context.counters,

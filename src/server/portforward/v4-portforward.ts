@@ -9,6 +9,8 @@
  */
 import { Duplex } from 'node:stream';
 import type { WebSocketConnection } from '../../transport/websocket/index.js';
+import { IdleTimer } from '../../util/idle-timer.js';
+import { ReadableFeeder } from '../../util/readable-feeder.js';
 import { dataChannel, decodeChannelMessage, encodeChannelMessage, encodePortPrefix, errorChannel, isErrorChannel, portIndexOf } from '../../ws/index.js';
 import { forwardToPod, type ForwardCounters } from './forward-to-pod.js';
 import type { DialFunction } from './pod-dialer.js';
@@ -19,6 +21,8 @@ export interface V4PortForwardContext {
   readonly pod: PodTarget;
   readonly dial: DialFunction;
   readonly counters: ForwardCounters & { streams: number };
+  /** Close the WebSocket (1000) after this long without a message either way, ms; 0: never. */
+  readonly idleTimeoutMs: number;
 }
 
 /**
@@ -29,19 +33,30 @@ class DataChannel extends Duplex {
   readonly #connection: WebSocketConnection;
   readonly #channel: number;
   readonly #onFull: (full: boolean) => void;
+  readonly #onSend: () => void;
+  // A client's messages can be tiny: a reader that is behind holds coalesced blocks instead.
+  readonly #feeder = new ReadableFeeder(this);
   #podEnded = false;
 
-  constructor(connection: WebSocketConnection, channel: number, onFull: (full: boolean) => void) {
+  constructor(connection: WebSocketConnection, channel: number, onFull: (full: boolean) => void, onSend: () => void) {
     super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024 });
     this.#connection = connection;
     this.#channel = channel;
     this.#onFull = onFull;
+    this.#onSend = onSend;
   }
 
   /** Bytes the client sent on this channel. */
   deliver(payload: Buffer): void {
     if (this.readableEnded || this.destroyed || this.#podEnded) return;
-    if (!this.push(payload)) this.#onFull(true);
+    if (!this.#feeder.push(payload)) this.#onFull(true);
+  }
+
+  /** The client's side ended (the WebSocket closed): ends the readable side after what was delivered. */
+  endInput(): void {
+    if (this.readableEnded || this.destroyed || this.#podEnded) return;
+    this.#feeder.flush();
+    this.push(null);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -49,15 +64,18 @@ class DataChannel extends Duplex {
     // forwarding is over (containerd likewise closes the pod connection at most 1 s after either
     // direction ends); without this the WebSocket would stay open until the client closed it.
     this.#podEnded = true;
+    this.#feeder.flush();
     this.push(null);
     callback();
   }
 
   override _read(): void {
+    this.#feeder.read();
     this.#onFull(false);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#onSend();
     this.#connection.send(encodeChannelMessage(this.#channel, chunk), { binary: true }, (error) => callback(error ?? null));
   }
 }
@@ -71,7 +89,24 @@ export function serveV4PortForward(connection: WebSocketConnection, ports: reado
     if (full.size > 0) connection.pause();
     else connection.resume();
   };
-  const channels = ports.map((_, index) => new DataChannel(connection, dataChannel(index), (isFull) => setFull(dataChannel(index), isFull)));
+  // The kubelet's idle timeout (wsstream's deadline, restarted by traffic): nothing either way for
+  // idleTimeoutMs closes the WebSocket, as x/net/websocket's Close does (1000).
+  const idle =
+    context.idleTimeoutMs > 0
+      ? new IdleTimer(context.idleTimeoutMs, () => {
+          if (connection.state === 'open') connection.close(1000, 'idle timeout');
+        })
+      : undefined;
+  const touch = (): void => idle?.touch();
+  const channels = ports.map(
+    (_, index) =>
+      new DataChannel(
+        connection,
+        dataChannel(index),
+        (isFull) => setFull(dataChannel(index), isFull),
+        touch,
+      ),
+  );
   let open = ports.length;
 
   for (const [index, port] of ports.entries()) {
@@ -79,7 +114,10 @@ export function serveV4PortForward(connection: WebSocketConnection, ports: reado
     connection.send(encodeChannelMessage(errorChannel(index), encodePortPrefix(port)), { binary: true });
   }
 
+  connection.on('ping', touch);
+  connection.on('pong', touch);
   connection.on('message', (message, isBinary) => {
+    touch();
     if (!isBinary || message.length === 0) return; // the server ignores what it cannot use
     let decoded;
     try {
@@ -93,10 +131,8 @@ export function serveV4PortForward(connection: WebSocketConnection, ports: reado
   });
 
   connection.on('close', () => {
-    for (const channel of channels) {
-      if (channel.readableEnded || channel.destroyed) continue;
-      channel.push(null);
-    }
+    idle?.stop();
+    for (const channel of channels) channel.endInput();
   });
 
   for (const [index, port] of ports.entries()) {

@@ -8,7 +8,9 @@
  * - a text message is a protocol error (the connection is closed with 1003);
  * - a close with 1000 is EOF; any other close code, an abnormal closure or a socket error destroys
  *   the stream with a KubemuxError (ERR_TRANSPORT_CLOSED with `closeCode`, or the connection's
- *   own error, e.g. ERR_PROTOCOL for a malformed frame).
+ *   own error, e.g. ERR_PROTOCOL for a malformed frame). The peer's close frame and a malformed
+ *   frame act at once ('closing'), not when the closing handshake ends: the session above learns
+ *   the real error immediately instead of ERR_TRANSPORT_CLOSED after closeTimeoutMs.
  *
  * WebSocket has no half-close: a close frame ends both directions. So end() on this stream starts
  * the closing handshake (close 1000); bytes the peer sends before it answers are still read, but
@@ -21,6 +23,7 @@
  */
 import { Duplex } from 'node:stream';
 import { ErrorCode, KubemuxError } from '../../errors.js';
+import { ReadableFeeder } from '../../util/readable-feeder.js';
 import type { WebSocketConnection } from './connection.js';
 
 /** Options of {@link WebSocketByteStream}. */
@@ -43,6 +46,11 @@ function closeReasonFor(error: Error): string {
   return error.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 123);
 }
 
+/** The error for a WebSocket that closed with a status other than 1000 (1006: without a close frame). */
+function closedWith(code: number, reason: string): KubemuxError {
+  return new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `the WebSocket closed with status ${code}${reason === '' ? '' : ` (${reason})`}`, { closeCode: code });
+}
+
 type WriteCallback = (error?: Error | null) => void;
 
 /** A byte Duplex over the binary messages of a {@link WebSocketConnection}. */
@@ -51,6 +59,8 @@ export class WebSocketByteStream extends Duplex {
   readonly connection: WebSocketConnection;
   /** A write waiting for the socket to drain. */
   #pendingWrite: WriteCallback | undefined;
+  // Messages can be tiny: while the reader is behind, they are held as coalesced blocks.
+  readonly #feeder = new ReadableFeeder(this);
   #readableDone = false;
   /** Close status to send when destroyed with an error (1011 unless a more precise one is known). */
   #failureCloseCode = CLOSE_INTERNAL_ERROR;
@@ -63,13 +73,23 @@ export class WebSocketByteStream extends Duplex {
       return;
     }
     if (data.length === 0) return;
-    if (!this.push(data)) this.connection.pause();
+    if (!this.#feeder.push(data)) this.connection.pause();
   };
 
   readonly #onDrain = (): void => {
     const callback = this.#pendingWrite;
     this.#pendingWrite = undefined;
     callback?.();
+  };
+
+  readonly #onClosing = (code: number, reason: string, byPeer: boolean, error?: KubemuxError): void => {
+    if (!byPeer) return; // our own end() or destroy() started it
+    if (code === 1000 && error === undefined) {
+      this.#endReadable();
+      return;
+    }
+    this.#pendingWrite = undefined;
+    this.destroy(error ?? closedWith(code, reason));
   };
 
   readonly #onClose = (code: number, reason: string, error?: KubemuxError): void => {
@@ -81,10 +101,7 @@ export class WebSocketByteStream extends Duplex {
       this.#endReadable();
       return;
     }
-    const failure =
-      error ??
-      new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `the WebSocket closed with status ${code}${reason === '' ? '' : ` (${reason})`}`, { closeCode: code });
-    this.destroy(failure);
+    this.destroy(error ?? closedWith(code, reason));
   };
 
   /** Wraps `connection`, which must be open; the stream owns it from now on. */
@@ -98,6 +115,7 @@ export class WebSocketByteStream extends Duplex {
     this.connection = connection;
     connection.on('message', this.#onMessage);
     connection.on('drain', this.#onDrain);
+    connection.on('closing', this.#onClosing);
     connection.on('close', this.#onClose);
     if (connection.state !== 'open') {
       process.nextTick(() =>
@@ -107,6 +125,7 @@ export class WebSocketByteStream extends Duplex {
   }
 
   override _read(): void {
+    this.#feeder.read();
     this.connection.resume();
   }
 
@@ -130,6 +149,7 @@ export class WebSocketByteStream extends Duplex {
     this.#pendingWrite = undefined;
     this.connection.off('message', this.#onMessage);
     this.connection.off('drain', this.#onDrain);
+    this.connection.off('closing', this.#onClosing);
     this.connection.off('close', this.#onClose);
     if (this.connection.state === 'open') {
       if (error === null) this.connection.close(1000);
@@ -142,7 +162,8 @@ export class WebSocketByteStream extends Duplex {
   #send(chunks: readonly Buffer[], callback: WriteCallback): void {
     const connection = this.connection;
     if (connection.state !== 'open') {
-      callback(new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `cannot write: the WebSocket is ${connection.state}`));
+      // The connection's own failure, when it has one, is the real reason the write cannot happen.
+      callback(connection.error ?? new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `cannot write: the WebSocket is ${connection.state}`));
       return;
     }
     // Everything Node gathered for one write goes out as ONE message (a SPDY frame's header and
@@ -156,6 +177,7 @@ export class WebSocketByteStream extends Duplex {
   #endReadable(): void {
     if (this.#readableDone) return;
     this.#readableDone = true;
+    this.#feeder.flush();
     this.push(null);
   }
 }

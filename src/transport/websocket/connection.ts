@@ -15,9 +15,16 @@
  *       ▼                                                          ▼
  *     closed ◀──────────────────── socket 'close' ─────────────────┘
  *
+ * 'closing' is emitted when the state becomes closing: at once, with the error, when the peer
+ * sent a malformed frame (a layer above must not wait for the closing handshake to learn why).
  * 'close' is emitted exactly once, on the socket's 'close', with the peer's status code (1006
  * when no close frame came) and an error when the connection did not end by a closing handshake
  * (malformed frame, socket error, end without close frame, deadline passed).
+ *
+ * Memory the peer can make a connection hold is bounded (spec/memory-budget.md): one message
+ * (maxPayloadBytes) in at most maxFragments frames, at most maxBufferedChunks socket reads of an
+ * incomplete frame, and one pending pong: while the socket does not drain, pings are answered
+ * with one pong for the latest (RFC 6455 section 5.5.3 allows it) instead of one pong each.
  */
 import { EventEmitter } from 'eventemitter3';
 import { Buffer } from 'node:buffer';
@@ -49,6 +56,18 @@ export interface WebSocketConnectionOptions {
   readonly maxPayloadBytes?: number;
   /** How long the closing handshake may take before the socket is destroyed, ms. Default 5,000. */
   readonly closeTimeoutMs?: number;
+  /**
+   * Most frames one message may arrive in; more closes the connection with 1008 and
+   * ERR_RESOURCE_LIMIT. Default 4,096 (a fragment costs about 130 bytes of heap beyond its payload:
+   * 1-byte fragments of a 16 MiB message would otherwise take 2 GiB).
+   */
+  readonly maxFragments?: number;
+  /**
+   * Most socket reads the frame parser may hold while a frame is incomplete (a peer trickling a
+   * large frame a few bytes per TCP segment); more closes with 1008 and ERR_RESOURCE_LIMIT.
+   * Default 16,384 (a 16 MiB frame in 1 KiB reads).
+   */
+  readonly maxBufferedChunks?: number;
   /** See {@link ClientMasking}. Default `'random'`. Ignored for servers. */
   readonly clientMasking?: ClientMasking;
 }
@@ -57,6 +76,8 @@ export interface WebSocketConnectionOptions {
 export const WEBSOCKET_CONNECTION_DEFAULTS = Object.freeze({
   maxPayloadBytes: 16 * 1024 * 1024,
   closeTimeoutMs: 5_000,
+  maxFragments: 4096,
+  maxBufferedChunks: 16_384,
   clientMasking: 'random' as ClientMasking,
 });
 
@@ -74,6 +95,13 @@ export interface WebSocketConnectionEvents {
   ping: (data: Buffer) => void;
   /** A pong arrived. */
   pong: (data: Buffer) => void;
+  /**
+   * The closing handshake started: by {@link WebSocketConnection.close} (`byPeer` false), by the
+   * peer's close frame (`code` and `reason` are its), or by a malformed frame from the peer
+   * (`error` says what was wrong; `code` is the status sent back). 'close' follows once the
+   * socket has closed, which a peer can delay by up to `closeTimeoutMs`.
+   */
+  closing: (code: number, reason: string, byPeer: boolean, error?: KubemuxError) => void;
   /** The socket's write buffer fell below its mark after {@link WebSocketConnection.send} returned false. */
   drain: () => void;
   /**
@@ -143,6 +171,8 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
   #closeReason = '';
   #error: KubemuxError | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
+  /** The latest ping's data while the socket does not drain: answered once it does. */
+  #pendingPong: Buffer | undefined;
 
   readonly #onSocketData = (chunk: Buffer): void => {
     if (!this.#receiver.write(chunk)) this.#socket.pause();
@@ -160,6 +190,9 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
   };
   readonly #onSocketClose = (): void => this.#finish();
   readonly #onSocketDrain = (): void => {
+    const pong = this.#pendingPong;
+    this.#pendingPong = undefined;
+    if (pong !== undefined && this.#state === 'open') this.#sender.pong(pong, this.#mask);
     this.emit('drain');
   };
 
@@ -176,6 +209,8 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
     if (role !== 'client' && role !== 'server') usage(`role must be 'client' or 'server', got ${String(role)}`);
     const d = WEBSOCKET_CONNECTION_DEFAULTS;
     const maxPayloadBytes = positiveInteger('maxPayloadBytes', options.maxPayloadBytes ?? d.maxPayloadBytes, MAX_PAYLOAD_LIMIT);
+    const maxFragments = positiveInteger('maxFragments', options.maxFragments ?? d.maxFragments, MAX_PAYLOAD_LIMIT);
+    const maxBufferedChunks = positiveInteger('maxBufferedChunks', options.maxBufferedChunks ?? d.maxBufferedChunks, MAX_PAYLOAD_LIMIT);
     this.#closeTimeoutMs = positiveInteger('closeTimeoutMs', options.closeTimeoutMs ?? d.closeTimeoutMs, 2 ** 31 - 1);
     const masking = options.clientMasking ?? d.clientMasking;
     if (masking !== 'random' && masking !== 'zero') usage(`clientMasking must be 'random' or 'zero', got ${String(masking)}`);
@@ -195,6 +230,8 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
       extensions: {},
       isServer: role === 'server',
       maxPayload: maxPayloadBytes,
+      maxFragments,
+      maxBufferedChunks,
       skipUTF8Validation: false,
     });
     this.#sender = new Sender(socket, {}, this.#generateMask);
@@ -236,6 +273,11 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
   /** See {@link WebSocketState}. */
   get state(): WebSocketState {
     return this.#state;
+  }
+
+  /** Why the connection failed, once it has (a malformed frame, a socket error, ...); undefined otherwise. */
+  get error(): KubemuxError | undefined {
+    return this.#error;
   }
 
   /** Bytes written to the socket and not yet flushed to the OS. */
@@ -325,7 +367,7 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
     if (!isSendableCloseCode(code)) usage(`close code ${String(code)} may not be sent (allowed: 1000-1003, 1007-1014, 3000-4999)`);
     if (Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) usage(`close reason is ${Buffer.byteLength(reason)} bytes; at most ${MAX_CLOSE_REASON_BYTES} are allowed`);
     if (this.#state !== 'open') return;
-    this.#startClosing();
+    this.#startClosing(code, reason, false);
     this.#sendCloseFrame(code, reason);
   }
 
@@ -370,8 +412,13 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
   #onPing(data: Buffer): void {
     if (this.#state === 'closed') return;
     // RFC 6455 section 5.5.2: answer with the same data, unless we are already closing (5.5.1:
-    // no data frames after close; ws answers pings only while open, too).
-    if (this.#state === 'open') this.#sender.pong(data, this.#mask);
+    // no data frames after close; ws answers pings only while open, too). While the socket does
+    // not drain, only the latest ping is answered (section 5.5.3), once it drains: a peer that
+    // floods pings and reads nothing cannot grow our write queue.
+    if (this.#state === 'open') {
+      if (this.#socket.writableNeedDrain) this.#pendingPong = Buffer.from(data);
+      else this.#sender.pong(data, this.#mask);
+    }
     this.emit('ping', data);
   }
 
@@ -382,7 +429,7 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
     this.#closeReason = reason.toString('utf8');
     this.#stopFeeding();
     if (!this.#closeFrameQueued) {
-      if (this.#state === 'open') this.#startClosing();
+      if (this.#state === 'open') this.#startClosing(code, this.#closeReason, true);
       // Echo the status (RFC 6455 section 5.5.1); 1005 means the peer sent none, so neither do we.
       this.#sendCloseFrame(code === 1005 ? undefined : code, undefined);
     } else if (this.#closeFrameWritten) {
@@ -394,11 +441,12 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
     if (this.#receiverFailed) return;
     this.#receiverFailed = true;
     const status = (error.code !== undefined ? RECEIVER_ERROR_STATUS[error.code] : undefined) ?? 1002;
-    const code = status === 1009 ? ErrorCode.FRAME_TOO_LARGE : ErrorCode.PROTOCOL;
-    this.#recordError(new KubemuxError(code, 'transport', `invalid WebSocket data from the peer: ${error.message}`, { cause: error, closeCode: status }));
+    const code = status === 1009 ? ErrorCode.FRAME_TOO_LARGE : status === 1008 ? ErrorCode.RESOURCE_LIMIT : ErrorCode.PROTOCOL;
+    const failure = new KubemuxError(code, 'transport', `invalid WebSocket data from the peer: ${error.message}`, { cause: error, closeCode: status });
+    this.#recordError(failure);
     this.#stopFeeding();
     if (this.#state === 'open') {
-      this.#startClosing();
+      this.#startClosing(status, '', true, failure);
       this.#sendCloseFrame(status, undefined);
     } else if (this.#closeFrameWritten) {
       this.#socket.end();
@@ -413,13 +461,14 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
     this.#socket.resume();
   }
 
-  #startClosing(): void {
+  #startClosing(code: number, reason: string, byPeer: boolean, error?: KubemuxError): void {
     this.#state = 'closing';
     this.#closeTimer = setTimeout(() => {
       this.#closeTimedOut = true;
       this.#socket.destroy();
     }, this.#closeTimeoutMs);
     this.#closeTimer.unref();
+    this.emit('closing', code, reason, byPeer, error);
   }
 
   #sendCloseFrame(code: number | undefined, reason: string | undefined): void {
@@ -449,6 +498,7 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
     }
     this.#state = 'closed';
     this.#feeding = false;
+    this.#pendingPong = undefined;
     clearTimeout(this.#closeTimer);
     socket.off('data', this.#onSocketData);
     socket.off('end', this.#onSocketEnd);

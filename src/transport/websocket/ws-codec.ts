@@ -19,6 +19,10 @@ export interface ReceiverOptions {
   readonly isServer?: boolean;
   /** Largest message, bytes (0 = unlimited); ws reads it as `| 0`, so at most 2^31-1. */
   readonly maxPayload?: number;
+  /** Most frames per message (0 = unlimited); more is WS_ERR_TOO_MANY_BUFFERED_PARTS (1008). */
+  readonly maxFragments?: number;
+  /** Most socket chunks buffered for an incomplete frame (0 = unlimited); more is WS_ERR_TOO_MANY_BUFFERED_PARTS (1008). */
+  readonly maxBufferedChunks?: number;
   readonly skipUTF8Validation?: boolean;
 }
 
@@ -71,6 +75,13 @@ interface SenderClass {
 const codec = ws as unknown as { Receiver?: ReceiverClass; Sender?: SenderClass };
 if (typeof codec.Receiver !== 'function' || typeof codec.Sender !== 'function') {
   throw new Error('the installed "ws" package does not export Receiver and Sender (kubemux needs ws 8)');
+}
+
+// maxFragments and maxBufferedChunks bound what a peer can make the parser hold; a ws without
+// them would ignore the options silently, so their presence is checked once, here.
+const probe = new codec.Receiver({ maxFragments: 1, maxBufferedChunks: 1 }) as unknown as { _maxFragments?: number; _maxBufferedChunks?: number };
+if (probe._maxFragments !== 1 || probe._maxBufferedChunks !== 1) {
+  throw new Error('the installed "ws" package does not support the Receiver options maxFragments and maxBufferedChunks (kubemux needs ws >= 8.23)');
 }
 
 /** ws's frame parser class. */

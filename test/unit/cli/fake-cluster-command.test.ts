@@ -9,6 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fromKubeConfig } from '../../../src/transport/kubeconfig.js';
+import { portForwardPath } from '../../../src/transport/request-target.js';
+import { dialSpdy } from '../../../src/transport/spdy-upgrade.js';
+import { once } from '../../support/deadlines.js';
 import { REPO_ROOT } from '../../support/paths.js';
 
 const BIN = join(REPO_ROOT, 'bin', 'kubemux.js');
@@ -73,4 +76,19 @@ test('a bad option is a usage error with exit code 2', async () => {
   const result = await exit;
   assert.equal(result.code, 2);
   assert.match(result.stderr, /Usage: kubemux fake-cluster/);
+});
+
+test('--idle-timeout-ms closes an idle port-forward connection as the kubelet does; a bad value is a usage error', async (t) => {
+  const { child, firstLine, exit } = run(['fake-cluster', '--idle-timeout-ms', '200']);
+  t.after(() => child.kill('SIGKILL'));
+  const url = (await firstLine).replace(/^fake cluster listening on /, '');
+  const session = await dialSpdy({ server: url, path: portForwardPath('default', 'demo') });
+  t.after(() => session.destroy());
+  await once(session, 'close', 3_000);
+  child.kill('SIGTERM');
+  assert.equal((await exit).code, 0);
+
+  const bad = await run(['fake-cluster', '--idle-timeout-ms', 'soon']).exit;
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--idle-timeout-ms must be a whole number of milliseconds/);
 });

@@ -5,42 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import net from 'node:net';
 import { describe, test } from 'node:test';
 import { ErrorCode } from '../../../src/errors.js';
-import { FrameDecoder, FrameEncoder, GoAwayStatus, HeaderCompressor, RstStatus, headerBlockFrom, type Frame } from '../../../src/spdy/index.js';
-import { dialSpdy } from '../../../src/transport/spdy-upgrade.js';
-import { portForwardPath } from '../../../src/transport/request-target.js';
+import { FrameEncoder, GoAwayStatus, HeaderCompressor, RstStatus, headerBlockFrom, type Frame } from '../../../src/spdy/index.js';
 import { startEchoServer, startEndpointServer, testPod } from '../../support/servers.js';
-import { readAll } from '../../support/streams.js';
-
-/** A client socket that has done the SPDY upgrade by hand; collects the server's frames. */
-async function rawSpdyClient(port: number): Promise<{ socket: net.Socket; frames: Frame[]; closed: Promise<void> }> {
-  const socket = net.connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  socket.write(
-    'POST /api/v1/namespaces/default/pods/demo/portforward HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n' +
-      'Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\nContent-Length: 0\r\n\r\n',
-  );
-  let head = Buffer.alloc(0);
-  while (!head.includes('\r\n\r\n')) head = Buffer.concat([head, (await once(socket, 'data'))[0] as Buffer]);
-  const end = head.indexOf('\r\n\r\n') + 4;
-  assert.match(head.subarray(0, end).toString('latin1'), /^HTTP\/1\.1 101 /);
-  const frames: Frame[] = [];
-  const decoder = new FrameDecoder();
-  const feed = (chunk: Buffer): void => {
-    try {
-      decoder.push(chunk, (frame) => frames.push(frame));
-    } catch {
-      // The test only looks at frames the server managed to send.
-    }
-  };
-  if (end < head.length) feed(head.subarray(end));
-  socket.on('data', feed);
-  socket.on('error', () => {});
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  return { socket, frames, closed };
-}
+import { legitForward, rawSpdyClient } from '../../support/hostile.js';
 
 async function setup(t: { after(fn: () => Promise<void>): void }, options: Parameters<typeof startEndpointServer>[1] = {}) {
   const echo = await startEchoServer();
@@ -48,19 +17,7 @@ async function setup(t: { after(fn: () => Promise<void>): void }, options: Param
   const server = await startEndpointServer(testPod({ 8080: echo.port }), options);
   t.after(() => server.close());
   /** Proves the endpoint still serves a well-behaved client: a full forwarded echo. */
-  const stillServes = async (): Promise<void> => {
-    const session = await dialSpdy({ server: server.url, path: portForwardPath('default', 'demo') });
-    try {
-      const errorStream = await session.openStream({ streamtype: 'error', port: '8080', requestid: '0' });
-      errorStream.end();
-      errorStream.resume();
-      const data = await session.openStream({ streamtype: 'data', port: '8080', requestid: '0' });
-      data.end('ping');
-      assert.equal((await readAll(data)).toString(), 'ping');
-    } finally {
-      session.destroy();
-    }
-  };
+  const stillServes = (): Promise<void> => legitForward(server.url);
   return { server, stillServes };
 }
 

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { ErrorCode, KubemuxError } from '../../../src/errors.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from '../../../src/spdy/decoder.js';
 import type { Frame } from '../../../src/spdy/frames.js';
+import { FrameEncoder } from '../../../src/spdy/encode.js';
 import { decodeChunks, encodeAll, expectKubemuxError } from '../../support/codec-helpers.js';
 import { ReferenceCompressor, rawControlFrame, rawDataFrame, referenceEncode } from '../../support/reference-encoder.js';
 
@@ -244,4 +245,64 @@ test('decodes frames built by the reference encoder with an independent compress
   assert.deepEqual(decoded, frames);
   // And the library's own encoding of the same frames decodes the same.
   assert.deepEqual(decodeChunks([encodeAll(frames)]).frames, frames);
+});
+
+describe('stopping early', () => {
+  test('onFrame returning false stops after that frame; push returns the bytes used, and the rest, pushed later, yields the remaining frames', () => {
+    const frames: Frame[] = [
+      { type: 'PING', id: 1, flags: 0 },
+      { type: 'DATA', streamId: 1, flags: 0, data: Buffer.from('hello') },
+      { type: 'PING', id: 3, flags: 0 },
+      { type: 'DATA', streamId: 1, flags: 1, data: Buffer.from('world') },
+    ];
+    const wire = encodeAll(frames);
+    for (const splitDataPayloads of [false, true]) {
+      const decoder = new FrameDecoder({ splitDataPayloads });
+      const seen: Frame[] = [];
+      let rest: Buffer = Buffer.from(wire);
+      while (rest.length > 0) {
+        // Stop after every frame: the worst case for the caller's bookkeeping.
+        const used = decoder.push(rest, (frame) => {
+          seen.push({ ...frame, ...(frame.type === 'DATA' ? { data: Buffer.from(frame.data) } : {}) } as Frame);
+          return false;
+        });
+        assert.ok(used > 0 && used <= rest.length);
+        rest = rest.subarray(used);
+      }
+      assert.deepEqual(seen, frames);
+      assert.equal(decoder.idle, true);
+    }
+  });
+
+  test('without a false return every byte is used, whatever onFrame returns otherwise', () => {
+    const wire = encodeAll([{ type: 'PING', id: 1, flags: 0 }, { type: 'PING', id: 3, flags: 0 }]);
+    assert.equal(new FrameDecoder().push(wire, () => 0), wire.length);
+    assert.equal(new FrameDecoder().push(wire.subarray(0, 5), () => false), 5, 'a partial header is taken whole');
+  });
+});
+
+describe('header values', () => {
+  test('a block with more values than maxHeaderValues (NUL-separated parts count) fails with ERR_HEADER_BLOCK_TOO_LARGE before it is split', () => {
+    const encoder = new FrameEncoder();
+    const syn = (streamId: number, values: string[]): Frame => ({
+      type: 'SYN_STREAM',
+      streamId,
+      associatedStreamId: 0,
+      priority: 0,
+      slot: 0,
+      flags: 0,
+      headers: new Map([['x', values]]),
+    });
+    const decoder = new FrameDecoder({ maxHeaderValues: 4 });
+    const frames: Frame[] = [];
+    decoder.push(Buffer.concat(encoder.encode(syn(1, ['a', 'b', 'c', 'd']))), (frame) => frames.push(frame));
+    assert.deepEqual(frames[0]?.type === 'SYN_STREAM' ? frames[0].headers.get('x') : undefined, ['a', 'b', 'c', 'd']);
+    const err = expectKubemuxError(
+      () => decoder.push(Buffer.concat(encoder.encode(syn(3, ['', '', '', '', '']))), () => {}),
+      ErrorCode.HEADER_BLOCK_TOO_LARGE,
+      'session',
+    );
+    assert.match(err.message, /more than 4 values/);
+    expectKubemuxError(() => new FrameDecoder({ maxHeaderValues: 0 }), ErrorCode.INVALID_ARGUMENT, 'usage');
+  });
 });
