@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI is written in TypeScript and compiled to dist/ by `npm run build`
-// (which `npm ci` runs through the `prepare` script).
+// (which `npm ci` runs through the `postprepare` script; `npm pack` through `prepack`).
 import { main } from '../dist/src/cli/main.js';
 
 main(process.argv.slice(2)).then(
