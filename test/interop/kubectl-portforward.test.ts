@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { echoRoundTrip, findKubectl, kubectlFolder, startPortForward, type WebsocketsSetting } from '../support/kubectl.js';
+import { echoRoundTrip, findKubectl, kubectlMissing, startPortForward, type WebsocketsSetting } from '../support/kubectl.js';
 import { closedPort, startDemoCluster } from '../support/servers.js';
 import { randomBytes, sha256 } from '../support/streams.js';
 
@@ -42,7 +42,7 @@ for (const testCase of CASES) {
     for (const { target, remotePort } of TARGETS) {
       test(`${target}: ${CONNECTIONS} connections x 4 MiB echoed, sha256 equal`, async (t) => {
         if (kubectl === undefined) {
-          t.skip(`kubectl ${testCase.minor} not found next to ${kubectlFolder() ?? '(no kubectl on PATH)'}`);
+          t.skip(kubectlMissing(testCase.minor));
           return;
         }
         const demo = await startDemoCluster();
@@ -66,7 +66,7 @@ for (const testCase of CASES) {
 
     test('a closed target port: kubectl prints the runtime error and exits (its usual behaviour)', async (t) => {
       if (kubectl === undefined) {
-        t.skip(`kubectl ${testCase.minor} not found next to ${kubectlFolder() ?? '(no kubectl on PATH)'}`);
+        t.skip(kubectlMissing(testCase.minor));
         return;
       }
       const refused = await closedPort();

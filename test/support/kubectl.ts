@@ -85,6 +85,23 @@ export function findKubectl(minor: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Why {@link findKubectl} found no kubectl of `minor` (or of any of `minors`), as a sentence for a
+ * skip message: there is no kubectl on PATH at all, or what was looked for next to it and what
+ * the PATH kubectl is.
+ */
+export function kubectlMissing(minors: string | readonly string[]): string {
+  const wanted = typeof minors === 'string' ? minors : minors.join(', ');
+  const resolved = pathKubectl();
+  if (resolved === undefined) return `kubectl ${wanted} not found: there is no kubectl on PATH`;
+  const files = typeof minors === 'string' ? `kubectl.${minors}` : `kubectl.${minors[0]} … kubectl.${minors.at(-1)}`;
+  const version = kubectlVersion(resolved)?.gitVersion ?? 'of a version it does not report';
+  return `kubectl ${wanted} not found: no ${files} in ${dirname(resolved)}, and the kubectl on PATH (${resolved}) is ${version}`;
+}
+
+/** The skip message for tests that need any kubectl on PATH. */
+export const NO_KUBECTL_ON_PATH = 'kubectl not found: there is no kubectl on PATH';
+
 /** How a run sets KUBECTL_PORT_FORWARD_WEBSOCKETS: always explicitly, never inherited. */
 export type WebsocketsSetting = 'true' | 'false' | 'unset';
 
