@@ -20,6 +20,8 @@ export interface ProcessOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Written to stdin, which is then closed (default: stdin is closed at once). */
   readonly input?: string;
+  /** Start it in a process group of its own (its pid is the group id). */
+  readonly detached?: boolean;
 }
 
 function spawnChild(command: string, args: readonly string[], options: ProcessOptions): ChildProcess {
@@ -27,6 +29,7 @@ function spawnChild(command: string, args: readonly string[], options: ProcessOp
     stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     ...(options.env === undefined ? {} : { env: options.env }),
+    ...(options.detached === true ? { detached: true } : {}),
   };
   const child = spawn(command, [...args], spawnOptions);
   if (options.input !== undefined) child.stdin!.end(options.input);
