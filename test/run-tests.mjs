@@ -4,6 +4,7 @@
 // Why not `node --test dist/test/`: Node 20 then also runs every other .js file below a folder
 // named "test" (support modules, scripts), because its default patterns include **/test/**/*.js.
 // Optional arguments narrow the run to paths containing them: `npm test -- unit/session`.
+// Each file's results follow a header line naming it (file-reporter.mjs).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -27,5 +28,11 @@ if (files.length === 0) {
   console.error(`no test files found under ${root}${filters.length ? ` matching ${filters.join(', ')}` : ''}`);
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit' });
+// The spec reporter with a header per test file (file-reporter.mjs); with source maps (the
+// contributors' build has them), headers and stack traces name the TypeScript sources.
+const reporter = fileURLToPath(new URL('./file-reporter.mjs', import.meta.url));
+const result = spawnSync(process.execPath, ['--enable-source-maps', '--test', `--test-reporter=${reporter}`, '--test-reporter-destination=stdout', ...files], {
+  stdio: 'inherit',
+  env: { ...process.env, KUBEMUX_TEST_ROOT: fileURLToPath(new URL('..', import.meta.url)) },
+});
 process.exit(result.status ?? 1);

@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { forward, isKubemuxError, ResilientConnection, TargetResolver, type ConnectionFailedInfo, type PortForwarder, type StateChange } from '../index.js';
 import { FakeCluster, type ClusterConfig } from '../testing.js';
 import type { OutputStream } from './console.js';
+import { USAGE_EXIT_CODE, usageMessage } from './usage.js';
 
 /** The help text of `kubemux demo`. */
 export const DEMO_USAGE = `Usage: kubemux demo [--no-kubectl]
@@ -177,8 +178,8 @@ export async function demoCommand(argv: readonly string[], io: { readonly stdout
   }
   const unknown = argv.find((a) => a !== '--no-kubectl');
   if (unknown !== undefined) {
-    io.stderr.write(`kubemux demo: unknown ${unknown.startsWith('-') ? 'option' : 'argument'} "${unknown}"\nSee 'kubemux demo --help'.\n`);
-    return 2;
+    io.stderr.write(usageMessage('kubemux demo', `unknown ${unknown.startsWith('-') ? 'option' : 'argument'} "${unknown}"`));
+    return USAGE_EXIT_CODE;
   }
   const report = new Report(io.stdout);
   const pod = new PodPort();

@@ -1,10 +1,20 @@
 /**
- * `kubemux fake-cluster`: runs the fake cluster until SIGINT/SIGTERM. The first line on stdout
- * is exactly `fake cluster listening on URL`, so scripts can wait for it and read the URL.
+ * `kubemux fake-cluster`: runs the fake cluster until SIGINT/SIGTERM, then exits 0. The first
+ * line on stdout is exactly `fake cluster listening on URL`, so scripts can wait for it and read
+ * the URL; with --kubeconfig-out, the next is `kubeconfig written to FILE`, once the file is
+ * complete.
+ *
+ * Everything that can fail is checked before the cluster listens (the options, the config file,
+ * that the kubeconfig file can be written), so a bad invocation prints one line and exits
+ * without ever having served: exit 2 for a usage error, 1 for anything else (a port in use, a
+ * kubeconfig path that cannot be written).
  */
-import { parseArgs } from 'node:util';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { isKubemuxError } from '../index.js';
 import { FakeCluster, loadClusterConfig, parseHostPort } from '../testing.js';
+import { errorLine, systemReason } from './error-line.js';
+import type { CommandIo } from './process-io.js';
+import { parseOptions, USAGE_EXIT_CODE, UsageError, usageMessage } from './usage.js';
 
 /** The help text of `kubemux fake-cluster`. */
 export const FAKE_CLUSTER_USAGE = `Usage: kubemux fake-cluster [options]
@@ -36,11 +46,56 @@ Faults (loopback clients only), POST /kubemux/faults/ACTION:
 Counters: GET /kubemux/stats.
 `;
 
+const COMMAND = 'kubemux fake-cluster';
+
+/** The kubeconfig file, opened before the cluster listens so that a path that cannot be written fails first. */
+class KubeconfigOut {
+  readonly path: string;
+  readonly #handle: FileHandle;
+  readonly #created: boolean;
+
+  private constructor(path: string, handle: FileHandle, created: boolean) {
+    this.path = path;
+    this.#handle = handle;
+    this.#created = created;
+  }
+
+  /** Opens `path` for writing without changing it yet (append mode: created if absent, nothing truncated). */
+  static async open(path: string): Promise<KubeconfigOut> {
+    try {
+      try {
+        return new KubeconfigOut(path, await open(path, 'ax', 0o600), true);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        return new KubeconfigOut(path, await open(path, 'a', 0o600), false);
+      }
+    } catch (error) {
+      throw new Error(`cannot write the kubeconfig to ${path}: ${systemReason(error) ?? errorLine(error)}`);
+    }
+  }
+
+  /** Replaces the file's content with `text` and closes it. */
+  async write(text: string): Promise<void> {
+    await this.#handle.truncate(0);
+    await this.#handle.writeFile(text);
+    await this.#handle.close();
+  }
+
+  /** Closes the file without writing, and removes it if {@link open} created it. */
+  async abandon(): Promise<void> {
+    await this.#handle.close().catch(() => undefined);
+    if (this.#created) await unlink(this.path).catch(() => undefined);
+  }
+}
+
 /** Runs the command; resolves to the exit code once the cluster has stopped. */
-export async function fakeClusterCommand(argv: readonly string[]): Promise<number> {
-  let values;
+export async function fakeClusterCommand(argv: readonly string[], io: CommandIo): Promise<number> {
+  let stopRequested = false;
+  void io.stopped.then(() => (stopRequested = true));
+  let kubeconfigOut: KubeconfigOut | undefined;
+  let cluster: FakeCluster | undefined;
   try {
-    ({ values } = parseArgs({
+    const { values } = parseOptions({
       args: [...argv],
       options: {
         config: { type: 'string' },
@@ -53,34 +108,25 @@ export async function fakeClusterCommand(argv: readonly string[]): Promise<numbe
       },
       strict: true,
       allowPositionals: false,
-    }));
-  } catch (error) {
-    process.stderr.write(`kubemux fake-cluster: ${(error as Error).message}\n\n${FAKE_CLUSTER_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(FAKE_CLUSTER_USAGE);
-    return 0;
-  }
-  let listen: { host: string; port: number } | undefined;
-  if (values.listen !== undefined) {
-    listen = parseHostPort(values.listen, { allowPortZero: true });
-    if (listen === undefined) {
-      process.stderr.write(`kubemux fake-cluster: --listen must be HOST:PORT (e.g. 127.0.0.1:6443 or [::1]:0), got "${values.listen}"\n`);
-      return 2;
+    });
+    if (values.help) {
+      io.stdout.write(FAKE_CLUSTER_USAGE);
+      return 0;
     }
-  }
-  let idleTimeoutMs: number | undefined;
-  if (values['idle-timeout-ms'] !== undefined) {
-    idleTimeoutMs = /^[0-9]{1,10}$/.test(values['idle-timeout-ms']) ? Number(values['idle-timeout-ms']) : NaN;
-    if (!(idleTimeoutMs <= 2 ** 31 - 1)) {
-      process.stderr.write(`kubemux fake-cluster: --idle-timeout-ms must be a whole number of milliseconds in 0..${2 ** 31 - 1}, got "${values['idle-timeout-ms']}"\n`);
-      return 2;
+    let listen: { host: string; port: number } | undefined;
+    if (values.listen !== undefined) {
+      listen = parseHostPort(values.listen, { allowPortZero: true });
+      if (listen === undefined) throw new UsageError(`--listen must be HOST:PORT (e.g. 127.0.0.1:6443 or [::1]:0), got "${values.listen}"`);
     }
-  }
-  let cluster: FakeCluster;
-  try {
+    let idleTimeoutMs: number | undefined;
+    if (values['idle-timeout-ms'] !== undefined) {
+      idleTimeoutMs = /^[0-9]{1,10}$/.test(values['idle-timeout-ms']) ? Number(values['idle-timeout-ms']) : NaN;
+      if (!(idleTimeoutMs <= 2 ** 31 - 1)) {
+        throw new UsageError(`--idle-timeout-ms must be a whole number of milliseconds in 0..${2 ** 31 - 1}, got "${values['idle-timeout-ms']}"`);
+      }
+    }
     const config = values.config === undefined ? undefined : await loadClusterConfig(values.config);
+    if (values['kubeconfig-out'] !== undefined) kubeconfigOut = await KubeconfigOut.open(values['kubeconfig-out']);
     cluster = await FakeCluster.start({
       ...(listen === undefined ? {} : { listen }),
       ...(config === undefined ? {} : { config }),
@@ -88,24 +134,26 @@ export async function fakeClusterCommand(argv: readonly string[]): Promise<numbe
       allowNonLoopback: values['allow-non-loopback'],
       ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
     });
+    io.stdout.write(`fake cluster listening on ${cluster.url}\n`);
+    if (kubeconfigOut !== undefined) {
+      const out = kubeconfigOut;
+      kubeconfigOut = undefined;
+      await out.write(cluster.kubeconfig());
+      io.stdout.write(`kubeconfig written to ${out.path}\n`);
+    }
+    await io.stopped;
+    return 0;
   } catch (error) {
-    process.stderr.write(`kubemux fake-cluster: ${isKubemuxError(error) ? error.message : String(error)}\n`);
-    return isKubemuxError(error) && error.scope === 'usage' ? 2 : 1;
+    // A stop asked for during start-up is a stop, whatever it interrupted.
+    if (stopRequested) return 0;
+    if (error instanceof UsageError || (isKubemuxError(error) && error.scope === 'usage')) {
+      io.stderr.write(usageMessage(COMMAND, errorLine(error)));
+      return USAGE_EXIT_CODE;
+    }
+    io.stderr.write(`${COMMAND}: ${errorLine(error)}\n`);
+    return 1;
+  } finally {
+    await kubeconfigOut?.abandon();
+    await cluster?.close();
   }
-  process.stdout.write(`fake cluster listening on ${cluster.url}\n`);
-  if (values['kubeconfig-out'] !== undefined) {
-    await cluster.writeKubeconfig(values['kubeconfig-out']);
-    process.stdout.write(`kubeconfig written to ${values['kubeconfig-out']}\n`);
-  }
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-  await cluster.close();
-  return 0;
 }

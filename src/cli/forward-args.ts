@@ -9,8 +9,10 @@
  * Everything is checked here, before anything is dialed or bound; a bad argument is one line of
  * text for a usage error (exit 2).
  */
-import { parseArgs } from 'node:util';
 import { parseDuration } from './duration.js';
+import { parseOptions, UsageError } from './usage.js';
+
+export { UsageError };
 
 /** The protocols the CLI names, and what the library calls them. */
 export const CLI_PROTOCOLS = { auto: 'auto', websocket: 'websocket-tunnel', spdy: 'spdy', v4: 'websocket-v4' } as const;
@@ -32,11 +34,6 @@ export interface ForwardArguments {
   readonly pingIntervalMs: number;
   readonly pingTimeoutMs: number;
   readonly json: boolean;
-}
-
-/** A usage error: one line for the user (exit 2). */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
 }
 
 const OPTIONS = {
@@ -62,14 +59,7 @@ function duration(flag: string, value: string | undefined, fallbackMs: number, m
 
 /** Parses `argv` (the words after `forward`); throws {@link UsageError}. */
 export function parseForwardArguments(argv: readonly string[]): ForwardArguments {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true });
-  } catch (error) {
-    // Node's messages are one line already ("Unknown option '--bogus'. ..."); keep the first sentence.
-    throw new UsageError((error as Error).message.split('. ')[0]!.replace(/\.$/, ''));
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseOptions({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true });
   const help = values.help === true;
   if (!help && positionals.length < 2) {
     throw new UsageError(positionals.length === 0 ? 'TYPE/NAME and a list of ports are required for port-forward' : 'at least 1 PORT is required for port-forward');

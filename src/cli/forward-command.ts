@@ -24,10 +24,15 @@ import {
   type PortForwarder,
   type ResolvedTarget,
 } from '../index.js';
-import { Console, type OutputStream } from './console.js';
+import { Console } from './console.js';
 import { formatDuration } from './duration.js';
+import { errorLine } from './error-line.js';
 import { parseForwardArguments, UsageError, type ForwardArguments } from './forward-args.js';
 import { ForwardReporter } from './forward-reporter.js';
+import type { CommandIo } from './process-io.js';
+import { USAGE_EXIT_CODE, usageMessage } from './usage.js';
+
+const COMMAND = 'kubemux forward';
 
 /** The help text of `kubemux forward`. */
 export const FORWARD_USAGE = `Forward one or more local ports to a pod, and keep forwarding when the connection dies.
@@ -79,13 +84,8 @@ Exit codes:
   2  a usage error
 `;
 
-/** What the command needs from its process (tests pass their own). */
-export interface ForwardIo {
-  readonly stdout: OutputStream;
-  readonly stderr: OutputStream;
-  /** Resolves when the user asks the forward to stop (SIGINT, SIGTERM). */
-  readonly stopped: Promise<void>;
-}
+/** What the command needs from its process (tests pass their own): every command's {@link CommandIo}. */
+export type ForwardIo = CommandIo;
 
 /** Runs `kubemux forward`; resolves to the exit code. */
 export async function forwardCommand(argv: readonly string[], io: ForwardIo): Promise<number> {
@@ -95,9 +95,8 @@ export async function forwardCommand(argv: readonly string[], io: ForwardIo): Pr
     args = parseForwardArguments(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    console.err(`kubemux forward: ${error.message}`);
-    console.err(`See 'kubemux forward --help'.`);
-    return 2;
+    console.err(usageMessage(COMMAND, error.message).trimEnd());
+    return USAGE_EXIT_CODE;
   }
   if (args.help) {
     console.out(FORWARD_USAGE.trimEnd());
@@ -115,7 +114,7 @@ export async function forwardCommand(argv: readonly string[], io: ForwardIo): Pr
   }
   const fatal = (error: unknown): number => {
     console.endStatus();
-    console.err(`error: ${isKubemuxError(error) ? error.message : String(error)}`);
+    console.err(`error: ${errorLine(error)}`);
     return 1;
   };
 

@@ -26,7 +26,7 @@ export interface ListenAddress {
   readonly failureMode: 'all' | 'any';
 }
 
-/** Parses `addresses` (at least one); throws ERR_INVALID_ARGUMENT (usage) naming a bad one. */
+/** Parses `addresses` (at least one); throws ERR_INVALID_ARGUMENT (usage) naming a bad one. @internal */
 export function parseListenAddresses(addresses: readonly string[]): ListenAddress[] {
   if (!Array.isArray(addresses) || addresses.length === 0) {
     throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', 'addresses must list at least one address (default ["localhost"])');

@@ -72,7 +72,7 @@ function listenOn(server: net.Server, address: ListenAddress, port: number): Pro
   });
 }
 
-/** Closes listeners that were bound, ignoring a server that is already closed. */
+/** Closes listeners that were bound, ignoring a server that is already closed. @internal */
 export function closeListeners(listeners: readonly BoundListener[]): Promise<void> {
   return Promise.all(listeners.map(({ server }) => new Promise<void>((resolve) => server.close(() => resolve())))).then(() => undefined);
 }
@@ -82,6 +82,7 @@ export function closeListeners(listeners: readonly BoundListener[]): Promise<voi
  * with a server from `createServer`. Fails with ERR_LISTEN_FAILED when an address in mode `'any'`
  * fails or every address in mode `'all'` does; the message names each failure, and every listener
  * this call bound is closed first.
+ * @internal
  */
 export async function bindPort(addresses: readonly ListenAddress[], localPort: number, createServer: () => net.Server): Promise<BoundPort> {
   const listeners: BoundListener[] = [];

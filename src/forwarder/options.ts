@@ -73,7 +73,7 @@ export function checkMs(name: string, value: number, min: number): number {
   return value;
 }
 
-/** Applies defaults and validates; throws ERR_INVALID_ARGUMENT (usage) naming the bad option. */
+/** Applies defaults and validates; throws ERR_INVALID_ARGUMENT (usage) naming the bad option. @internal */
 export function resolveForwarderOptions(options: PortForwarderOptions): ResolvedForwarderOptions {
   if (typeof options !== 'object' || options === null) throw usage('options are required: { opener, ports }');
   const opener = options.opener as PortStreamOpener | undefined;

@@ -49,7 +49,7 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 import { Backoff } from './backoff.js';
 import type { DialFailure, ReplacementCause, ResilienceState, ResilientConnectionEvents, ResilientConnectionStats, StateChange } from './events.js';
 import { classifyFailure, type FailureKind } from './failure-kind.js';
-import { Lane, type LaneOwner } from './lane.js';
+import { Lane } from './lane.js';
 import { resolveResilienceOptions, type ConnectionDialer, type DialReason, type ResilientConnectionOptions, type ResolvedResilienceOptions } from './options.js';
 
 /** Where the public state may go from each state (see the diagram in the file comment). */
@@ -111,8 +111,11 @@ interface PendingRetry {
   readonly delayMs: number;
 }
 
+// Not `implements LaneOwner`: its methods are internal (stripInternal), absent from the published
+// .d.ts, where the clause would not hold. The connection is checked against LaneOwner where it
+// hands itself to a new Lane.
 /** A port-forward connection to one target that heals itself; see the file comment. */
-export class ResilientConnection extends EventEmitter<ResilientConnectionEvents> implements PortStreamOpener, LaneOwner {
+export class ResilientConnection extends EventEmitter<ResilientConnectionEvents> implements PortStreamOpener {
   /** The options in force (defaults applied). */
   readonly options: ResolvedResilienceOptions;
   readonly #clock: Clock;

@@ -58,7 +58,7 @@ import type {
 import { IdleTimer } from '../util/idle-timer.js';
 import { resolveSessionOptions, type ResolvedSessionOptions, type SpdySessionOptions } from './options.js';
 import { PingTracker } from './pinger.js';
-import { SpdyStream, type StreamHost, type StreamInitiator } from './spdy-stream.js';
+import { SpdyStream, type StreamInitiator } from './spdy-stream.js';
 
 /** Why a session stopped accepting new streams. */
 export type DrainReason = 'goaway-received' | 'goaway-sent' | 'stream-ids-exhausted';
@@ -151,8 +151,11 @@ interface PendingOpen {
 
 const NO_HEADERS: HeaderBlock = new Map();
 
+// Not `implements StreamHost`: that interface and its members are internal (stripInternal), and
+// the clause would name a type the published .d.ts does not contain. The session is checked
+// against StreamHost where it hands itself to a new SpdyStream (#createStream).
 /** Many SPDY/3.1 streams over one byte Duplex (see the file comment for the design). */
-export class SpdySession extends EventEmitter<SpdySessionEvents> implements StreamHost {
+export class SpdySession extends EventEmitter<SpdySessionEvents> {
   readonly options: ResolvedSessionOptions;
   readonly #transport: Duplex;
   readonly #decoder: FrameDecoder;

@@ -4,7 +4,7 @@
  * `X-Stream-Protocol-Version: portforward.k8s.io`; a 101 with the negotiated protocol turns the
  * connection into a SPDY session (client role). Bytes that arrive with the 101 belong to it.
  */
-import type http from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { ErrorCode, KubemuxError } from '../errors.js';
 import { SpdySession, resolveSessionOptions, type SpdySessionOptions } from '../session/index.js';
@@ -64,7 +64,7 @@ export function dialSpdy(target: UpgradeTarget, options: SpdyDialOptions = {}): 
 }
 
 /** What is wrong with a 101 answer to a SPDY upgrade, or undefined when it is right. */
-export function checkSpdyUpgradeResponse(response: http.IncomingMessage): string | undefined {
+export function checkSpdyUpgradeResponse(response: IncomingMessage): string | undefined {
   const connection = String(response.headers.connection ?? '').toLowerCase();
   const upgrade = String(response.headers.upgrade ?? '').toLowerCase();
   const protocol = response.headers['x-stream-protocol-version'];

@@ -20,7 +20,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FLAG_FIN, FrameDecoder, type Frame, type SynStreamFrame } from '../../src/spdy/index.js';
 import { KubectlRecorder, RECORDER_POD, RECORDER_POD_PORT, TUNNEL_SUBPROTOCOL, type Carriage } from '../support/kubectl-recorder.js';
-import { echoRoundTrip, findKubectl, kubectlFolder, kubectlVersion, startPortForward, type WebsocketsSetting } from '../support/kubectl.js';
+import { echoRoundTrip, findKubectl, kubectlMissing, kubectlVersion, startPortForward, type WebsocketsSetting } from '../support/kubectl.js';
 import { VECTORS_DIR } from '../support/paths.js';
 
 const PAYLOAD = Buffer.from('hello');
@@ -90,7 +90,7 @@ function messagesUpTo(messages: readonly Buffer[], length: number): Buffer[] {
 
 async function capture(spec: Capture, outDir: string, date: string): Promise<void> {
   const kubectl = findKubectl(spec.minor);
-  if (kubectl === undefined) throw new Error(`kubectl ${spec.minor} not found next to ${kubectlFolder() ?? '(no kubectl on PATH)'}`);
+  if (kubectl === undefined) throw new Error(kubectlMissing(spec.minor));
   const version = kubectlVersion(kubectl)!.gitVersion;
   const recorder = await KubectlRecorder.start({ log: (line) => console.error(line) });
   let stop: (() => Promise<unknown>) | undefined;

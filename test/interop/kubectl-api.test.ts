@@ -5,43 +5,25 @@
  * version also runs over HTTPS trusting only the generated CA (Go's x509 is the strict judge),
  * with a foreign CA as the control that must fail.
  *
- * Binaries are `kubectl.1.NN` beside the resolved `kubectl` on PATH; a missing one is skipped
- * with a message. Every kubectl runs with a temporary HOME, no proxy variables and no
+ * Binaries are `kubectl.1.NN` beside the resolved `kubectl` on PATH (or that kubectl, when it is
+ * that version); a missing one is skipped with a message. Every kubectl runs with a temporary HOME, no proxy variables and no
  * KUBECONFIG, and is killed if it outlives its time bound.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { accessSync, constants as fsConstants, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { generateCertificates } from '../../src/server/certificates.js';
 import { FakeCluster } from '../../src/server/fake-cluster.js';
 import { kubeconfigFor } from '../../src/server/kubeconfig.js';
+import { findKubectl, kubectlMissing } from '../support/kubectl.js';
 
 const MINORS = ['1.27', '1.28', '1.29', '1.30', '1.31', '1.32', '1.33'];
 /** Bound on one kubectl run. */
 const RUN_TIMEOUT_MS = 20_000;
 const PROXY_VARIABLES = ['http_proxy', 'https_proxy', 'no_proxy', 'all_proxy'];
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** `kubectl.<minor>` beside the resolved PATH kubectl, or undefined. */
-function findKubectl(minor: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
-    if (dir === '' || !executable(join(dir, 'kubectl'))) continue;
-    const candidate = join(dirname(realpathSync(join(dir, 'kubectl'))), `kubectl.${minor}`);
-    return executable(candidate) ? candidate : undefined;
-  }
-  return undefined;
-}
 
 interface Run {
   readonly code: number | null;
@@ -129,7 +111,7 @@ for (const minor of MINORS) {
   test(`kubectl ${minor} reads pods, deployments and services and reaches portforward`, async (t) => {
     const binary = findKubectl(minor);
     if (binary === undefined) {
-      t.skip(`kubectl.${minor} is not installed next to the kubectl on PATH`);
+      t.skip(kubectlMissing(minor));
       return;
     }
     const requests = requestLog();
@@ -173,7 +155,7 @@ for (const minor of MINORS) {
 test('kubectl over HTTPS trusts the generated CA and nothing else', async (t) => {
   const minor = [...MINORS].reverse().find((m) => findKubectl(m) !== undefined);
   if (minor === undefined) {
-    t.skip('no kubectl.1.NN is installed next to the kubectl on PATH');
+    t.skip(kubectlMissing(MINORS));
     return;
   }
   const cluster = await FakeCluster.start({ tls: true });

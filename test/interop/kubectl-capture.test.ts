@@ -24,7 +24,7 @@ import {
 import {
   echoRoundTrip,
   findKubectl,
-  kubectlFolder,
+  kubectlMissing,
   startPortForward,
   type PortForward,
   type WebsocketsSetting,
@@ -96,8 +96,7 @@ for (const c of CASES) {
   test(c.label, { timeout: 4 * STAGE_TIMEOUT_MS }, async (t: TestContext) => {
     const kubectl = findKubectl(c.minor);
     if (kubectl === undefined) {
-      const folder = kubectlFolder();
-      t.skip(folder === undefined ? `kubectl ${c.minor} not found (no kubectl on PATH)` : `kubectl ${c.minor} not found next to ${folder}`);
+      t.skip(kubectlMissing(c.minor));
       return;
     }
     const recorder = await KubectlRecorder.start({ log: (line) => t.diagnostic(line) });

@@ -12,7 +12,7 @@ import { describe, test } from 'node:test';
 import { TargetResolver } from '../../src/resilience/target-resolver.js';
 import type { ClusterConfig, PodConfig } from '../../src/server/cluster-config.js';
 import { FakeCluster } from '../../src/server/fake-cluster.js';
-import { pathKubectl, startPortForward } from '../support/kubectl.js';
+import { NO_KUBECTL_ON_PATH, pathKubectl, startPortForward } from '../support/kubectl.js';
 
 interface Scenario {
   readonly name: string;
@@ -96,7 +96,7 @@ describe('the pod kubectl port-forward chooses is the pod kubemux chooses', () =
     for (const kind of ['deploy', 'svc'] as const) {
       test(`${kind}/${scenario.name}: ${'pod' in scenario.expected ? scenario.expected.pod : 'refused'}`, async (t) => {
         if (kubectl === undefined) {
-          t.skip('no kubectl on PATH');
+          t.skip(NO_KUBECTL_ON_PATH);
           return;
         }
         const upgrades: string[] = [];
@@ -140,7 +140,7 @@ describe('kubemux refuses a port in kubectl\'s words', () => {
   for (const { target, remote } of cases) {
     test(`${target} :${remote}`, async (t) => {
       if (kubectl === undefined) {
-        t.skip('no kubectl on PATH');
+        t.skip(NO_KUBECTL_ON_PATH);
         return;
       }
       const cluster = await FakeCluster.start({ config: config() });

@@ -85,6 +85,23 @@ export function findKubectl(minor: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Why {@link findKubectl} found no kubectl of `minor` (or of any of `minors`), as a sentence for a
+ * skip message: there is no kubectl on PATH at all, or what was looked for next to it and what
+ * the PATH kubectl is.
+ */
+export function kubectlMissing(minors: string | readonly string[]): string {
+  const wanted = typeof minors === 'string' ? minors : minors.join(', ');
+  const resolved = pathKubectl();
+  if (resolved === undefined) return `kubectl ${wanted} not found: there is no kubectl on PATH`;
+  const files = typeof minors === 'string' ? `kubectl.${minors}` : `kubectl.${minors[0]} … kubectl.${minors.at(-1)}`;
+  const version = kubectlVersion(resolved)?.gitVersion ?? 'of a version it does not report';
+  return `kubectl ${wanted} not found: no ${files} in ${dirname(resolved)}, and the kubectl on PATH (${resolved}) is ${version}`;
+}
+
+/** The skip message for tests that need any kubectl on PATH. */
+export const NO_KUBECTL_ON_PATH = 'kubectl not found: there is no kubectl on PATH';
+
 /** How a run sets KUBECTL_PORT_FORWARD_WEBSOCKETS: always explicitly, never inherited. */
 export type WebsocketsSetting = 'true' | 'false' | 'unset';
 
@@ -204,8 +221,11 @@ export async function startPortForward(options: PortForwardOptions): Promise<Por
   );
   let output = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-    // A spawn failure emits 'error' and may never emit 'exit'.
+    // 'close', not 'exit': 'exit' can come before the last output has been read from the pipes,
+    // and everything below that looks at the output once kubectl has ended would miss its last
+    // lines (kubectl's "lost connection to pod" is its last line).
+    child.once('close', (code, signal) => resolve({ code, signal }));
+    // A spawn failure emits 'error' and may never emit 'close'.
     child.once('error', (err) => {
       output += `\n[spawn error] ${err.message}`;
       resolve({ code: null, signal: null });
@@ -260,8 +280,9 @@ export async function startPortForward(options: PortForwardOptions): Promise<Por
         // The other 'data' listener appends first (it was added earlier).
         check();
       };
+      let settled = false;
       const onExit = (): void => {
-        if (!check()) {
+        if (!settled && !check()) {
           finish();
           reject(new Error(`kubectl exited without printing ${String(pattern)}; output:\n${output}`));
         }
@@ -271,16 +292,16 @@ export async function startPortForward(options: PortForwardOptions): Promise<Por
         reject(new Error(`kubectl did not print ${String(pattern)} within ${timeoutMs} ms; output:\n${output}`));
       }, timeoutMs);
       const finish = (): void => {
+        settled = true;
         clearTimeout(timer);
         child.stdout?.off('data', onData);
         child.stderr?.off('data', onData);
-        child.off('exit', onExit);
       };
       if (check()) return;
       child.stdout?.on('data', onData);
       child.stderr?.on('data', onData);
-      if (child.exitCode !== null || child.signalCode !== null) onExit();
-      else child.once('exit', onExit);
+      // Ended: judged once its output is complete ('close', see above).
+      void exited.then(onExit);
     });
 
   return { localPort, pid: child.pid!, output: () => output, waitForOutput, stop };

@@ -47,7 +47,7 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
   index: { layers: ['errors', 'session', 'transport', 'spdy', 'ws', 'util', 'resilience', 'forwarder'], packages: [] },
   codec: { layers: ['errors', 'spdy', 'ws'], packages: [] },
   testing: { layers: ['server'], packages: [] },
-  cli: { layers: ['index', 'testing'], packages: ['node:fs', 'node:util', 'node:path', 'node:url', 'node:process', 'node:stream', 'node:child_process', 'node:http', 'node:net', 'node:os', 'node:events'] },
+  cli: { layers: ['index', 'testing'], packages: ['node:fs', 'node:fs/promises', 'node:util', 'node:path', 'node:url', 'node:process', 'node:stream', 'node:child_process', 'node:http', 'node:net', 'node:os', 'node:events'] },
 };
 
 function* sourceFiles(dir: string): Generator<string> {

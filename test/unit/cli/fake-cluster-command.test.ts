@@ -1,94 +1,114 @@
 /**
  * `kubemux fake-cluster` as a user runs it: the exact first line, the kubeconfig it writes (used
- * here by kubemux's own client), SIGTERM → exit 0, and the refusal to listen beyond loopback.
+ * here by kubemux's own client), exit 0 on SIGTERM and SIGINT, a kubeconfig path that cannot be
+ * written refused before it listens, and a closed stdout that does not stop it serving.
+ * (Usage errors of every command: command-line.test.ts.)
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { watch, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { FakeCluster } from '../../../src/testing.js';
 import { fromKubeConfig } from '../../../src/transport/kubeconfig.js';
 import { portForwardPath } from '../../../src/transport/request-target.js';
 import { dialSpdy } from '../../../src/transport/spdy-upgrade.js';
+import { hasStack, kubemux, lines, startKubemux } from '../../support/cli.js';
 import { once } from '../../support/deadlines.js';
-import { REPO_ROOT } from '../../support/paths.js';
-
-const BIN = join(REPO_ROOT, 'bin', 'kubemux.js');
-
-function run(args: string[]): {
-  child: ChildProcess;
-  firstLine: Promise<string>;
-  line: (pattern: RegExp) => Promise<string>;
-  exit: Promise<{ code: number | null; stderr: string }>;
-} {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  /** The first whole stdout line matching `pattern`. */
-  const line = (pattern: RegExp): Promise<string> =>
-    new Promise<string>((resolve, reject) => {
-      const look = (): void => {
-        const found = stdout.split('\n').slice(0, -1).find((l) => pattern.test(l));
-        if (found === undefined) return;
-        child.stdout!.off('data', look);
-        resolve(found);
-      };
-      child.stdout!.on('data', look);
-      look();
-      child.once('exit', () => reject(new Error(`exited before printing a line matching ${pattern}; stderr: ${stderr}`)));
-    });
-  const firstLine = line(/^/);
-  firstLine.catch(() => {}); // tests that expect an early exit do not wait for a line
-  const exit = new Promise<{ code: number | null; stderr: string }>((resolve) => child.once('exit', (code) => resolve({ code, stderr })));
-  return { child, firstLine, line, exit };
-}
+import { tempDir } from '../../support/kube-fixtures.js';
 
 test('prints "fake cluster listening on URL" first, writes a usable kubeconfig, exits 0 on SIGTERM', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'kubemux-cli-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t);
   const kubeconfigPath = join(dir, 'kubeconfig');
-  const { child, firstLine, line, exit } = run(['fake-cluster', '--kubeconfig-out', kubeconfigPath, '--tls']);
-  t.after(() => child.kill('SIGKILL'));
-  assert.match(await firstLine, /^fake cluster listening on https:\/\/127\.0\.0\.1:\d+$/);
+  const cluster = startKubemux(['fake-cluster', '--kubeconfig-out', kubeconfigPath, '--tls']);
+  t.after(() => cluster.stop('SIGKILL'));
+  assert.match(await cluster.line(/^/, 20_000), /^fake cluster listening on https:\/\/127\.0\.0\.1:\d+$/);
   // The second line says the file is complete.
-  assert.equal(await line(/^kubeconfig written to /), `kubeconfig written to ${kubeconfigPath}`);
+  assert.equal(await cluster.line(/^kubeconfig written to /, 20_000), `kubeconfig written to ${kubeconfigPath}`);
   const kube = await fromKubeConfig({ kubeconfigPath });
   assert.equal(kube.namespace, 'default');
   const pod = await kube.get('/api/v1/namespaces/default/pods/demo');
   assert.equal(pod.status, 200);
   assert.equal((pod.json as { status: { phase: string } }).status.phase, 'Running');
-  child.kill('SIGTERM');
-  assert.equal((await exit).code, 0);
+  const result = await cluster.stop('SIGTERM');
+  assert.equal(result.code, 0);
+  assert.equal(result.stderr, '');
 });
 
-test('refuses a non-loopback listen address unless told, with exit code 2', async () => {
-  const { exit } = run(['fake-cluster', '--listen', '0.0.0.0:0']);
-  const result = await exit;
-  assert.equal(result.code, 2);
-  assert.match(result.stderr, /refusing to listen on 0\.0\.0\.0/);
+test('SIGINT exits 0 too', async (t) => {
+  const cluster = startKubemux(['fake-cluster']);
+  t.after(() => cluster.stop('SIGKILL'));
+  await cluster.line(/^fake cluster listening on /, 20_000);
+  const result = await cluster.stop('SIGINT');
+  assert.equal(result.code, 0);
+  assert.equal(result.signal, null);
 });
 
-test('a bad option is a usage error with exit code 2', async () => {
-  const { exit } = run(['fake-cluster', '--no-such-option']);
-  const result = await exit;
-  assert.equal(result.code, 2);
-  assert.match(result.stderr, /Usage: kubemux fake-cluster/);
+test('a --kubeconfig-out that cannot be written: one line, exit 1, and it never listens', async (t) => {
+  const dir = await tempDir(t);
+  for (const path of [join(dir, 'missing-folder', 'kubeconfig'), dir]) {
+    const result = await kubemux(['fake-cluster', '--kubeconfig-out', path]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.stdout, '', 'nothing listened');
+    assert.deepEqual(lines(result.stderr).length, 1, result.stderr);
+    assert.match(result.stderr, new RegExp(`^kubemux fake-cluster: cannot write the kubeconfig to ${path}: .+ \\((ENOENT|EISDIR)\\)\\n$`));
+    assert.ok(!hasStack(result.stderr));
+  }
+});
+
+test('a start-up that fails leaves the kubeconfig as it was: an existing one untouched, a new one removed', async (t) => {
+  const busy = await FakeCluster.start();
+  t.after(() => busy.close());
+  const listen = `127.0.0.1:${new URL(busy.url).port}`;
+  const dir = await tempDir(t);
+  const existing = join(dir, 'existing');
+  writeFileSync(existing, 'previous content\n');
+  const fresh = join(dir, 'fresh');
+  for (const path of [existing, fresh]) {
+    const result = await kubemux(['fake-cluster', '--listen', listen, '--kubeconfig-out', path]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /EADDRINUSE/);
+  }
+  assert.equal(readFileSync(existing, 'utf8'), 'previous content\n');
+  assert.equal(existsSync(fresh), false);
+});
+
+test('stdout closed before it writes (`| head -0`): it still serves, and SIGTERM exits 0', async (t) => {
+  const dir = await tempDir(t);
+  const kubeconfigPath = join(dir, 'kubeconfig');
+  // The kubeconfig is how this test learns the URL, since stdout is gone: wait for it to parse.
+  const written = new Promise<{ clusters: Array<{ cluster: { server: string } }> }>((resolve) => {
+    const watcher = watch(dir, () => {
+      try {
+        const parsed = JSON.parse(readFileSync(kubeconfigPath, 'utf8')) as { clusters: Array<{ cluster: { server: string } }> };
+        watcher.close();
+        resolve(parsed);
+      } catch {
+        // Not there or not complete yet: the next change will tell.
+      }
+    });
+    t.after(() => watcher.close());
+  });
+  const cluster = startKubemux(['fake-cluster', '--kubeconfig-out', kubeconfigPath]);
+  cluster.child.stdout!.destroy();
+  t.after(() => cluster.stop('SIGKILL'));
+  const kubeconfig = await written;
+  const response = await fetch(`${kubeconfig.clusters[0]!.cluster.server}/version`);
+  assert.equal(response.status, 200);
+  const result = await cluster.stop('SIGTERM');
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr, '');
 });
 
 test('--idle-timeout-ms closes an idle port-forward connection as the kubelet does; a bad value is a usage error', async (t) => {
-  const { child, firstLine, exit } = run(['fake-cluster', '--idle-timeout-ms', '200']);
-  t.after(() => child.kill('SIGKILL'));
-  const url = (await firstLine).replace(/^fake cluster listening on /, '');
+  const cluster = startKubemux(['fake-cluster', '--idle-timeout-ms', '200']);
+  t.after(() => cluster.stop('SIGKILL'));
+  const url = (await cluster.line(/^fake cluster listening on /, 20_000)).replace(/^fake cluster listening on /, '');
   const session = await dialSpdy({ server: url, path: portForwardPath('default', 'demo') });
   t.after(() => session.destroy());
   await once(session, 'close', 3_000);
-  child.kill('SIGTERM');
-  assert.equal((await exit).code, 0);
+  assert.equal((await cluster.stop('SIGTERM')).code, 0);
 
-  const bad = await run(['fake-cluster', '--idle-timeout-ms', 'soon']).exit;
+  const bad = await kubemux(['fake-cluster', '--idle-timeout-ms', 'soon']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--idle-timeout-ms must be a whole number of milliseconds/);
 });

@@ -10,7 +10,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { runKubemux, type CliProcess } from '../../support/cli-process.js';
+import { kubemux, lines, startKubemux, hasStack } from '../../support/cli.js';
+import type { RunningProcess } from '../../support/processes.js';
 import { echoRoundTrip, pathKubectl, startPortForward } from '../../support/kubectl.js';
 import { startDemoCluster } from '../../support/servers.js';
 import { randomBytes, sha256 } from '../../support/streams.js';
@@ -25,9 +26,16 @@ async function demo(t: TestContext): Promise<{ url: string; kubeconfig: string; 
   return { url: running.cluster.url, kubeconfig, cluster: running.cluster };
 }
 
+/** `kubemux ARGS`, stopped (SIGKILL) after the test if it is still running. */
+function run(t: TestContext, args: readonly string[]): RunningProcess {
+  const cli = startKubemux(args);
+  t.after(() => cli.stop('SIGKILL'));
+  return cli;
+}
+
 /** The local port of the first "Forwarding from 127.0.0.1:PORT -> R" line. */
-async function forwardingPort(cli: CliProcess): Promise<number> {
-  const line = await cli.line(/^Forwarding from 127\.0\.0\.1:\d+ -> \d+$/);
+async function forwardingPort(cli: RunningProcess): Promise<number> {
+  const line = await cli.line(/^Forwarding from 127\.0\.0\.1:\d+ -> \d+$/, 20_000);
   return Number(/:(\d+) ->/.exec(line)![1]);
 }
 
@@ -39,17 +47,18 @@ function echo(port: number, bytes = 256 * 1024): Promise<void> {
 describe('kubemux forward', () => {
   test("prints kubectl's lines, forwards bytes intact, reports a replaced connection, exits 0 on SIGINT", async (t) => {
     const { kubeconfig, cluster } = await demo(t);
-    const cli = runKubemux(t, ['forward', 'svc/demo', ':80', '--kubeconfig', kubeconfig, '--ping-interval', '200ms', '--ping-timeout', '500ms']);
+    const cli = run(t, ['forward', 'svc/demo', ':80', '--kubeconfig', kubeconfig, '--ping-interval', '200ms', '--ping-timeout', '500ms']);
     const port = await forwardingPort(cli);
-    assert.match(cli.stdout[0]!, /^Forwarding from 127\.0\.0\.1:\d+ -> 8080$/, 'the service port maps to the pod port, as kubectl prints it');
+    assert.match(lines(cli.output().stdout)[0]!, /^Forwarding from 127\.0\.0\.1:\d+ -> 8080$/, 'the service port maps to the pod port, as kubectl prints it');
     await echo(port);
-    await cli.line(new RegExp(`^Handling connection for ${port}$`));
+    await cli.line(new RegExp(`^Handling connection for ${port}$`), 10_000);
     cluster.applyFault('drop');
-    await cli.line(/^connection lost \(.*\); reconnected in \d+ ms$/, 'stderr');
+    await cli.line(/^connection lost \(.*\); reconnected in \d+ ms$/, 15_000, 'stderr');
     await echo(port);
-    cli.child.kill('SIGINT');
-    assert.deepEqual(await cli.exited, { code: 0, signal: null });
-    assert.ok(!cli.stderr.some((l) => /^\s+at /.test(l)), 'no stack trace');
+    const result = await cli.stop('SIGINT');
+    assert.equal(result.code, 0);
+    assert.equal(result.signal, null);
+    assert.ok(!hasStack(result.stderr), 'no stack trace');
   });
 
   test('the same stdout lines as kubectl port-forward, for the same arguments', async (t) => {
@@ -61,36 +70,35 @@ describe('kubemux forward', () => {
     const { url, kubeconfig } = await demo(t);
     const theirs = await startPortForward({ kubectl, serverUrl: url, target: 'deploy/demo', remotePort: 8080, websockets: 'unset' });
     t.after(() => theirs.stop());
-    const ours = runKubemux(t, ['port-forward', 'deploy/demo', ':8080', '--address', '127.0.0.1', '--kubeconfig', kubeconfig]);
+    const ours = run(t, ['port-forward', 'deploy/demo', ':8080', '--address', '127.0.0.1', '--kubeconfig', kubeconfig]);
     const port = await forwardingPort(ours);
     await echo(port, 4096);
     await echo(theirs.localPort, 4096);
-    await ours.line(/^Handling connection for/);
+    await ours.line(/^Handling connection for/, 10_000);
     await theirs.waitForOutput(/Handling connection for/, 10_000);
     const normalise = (lines: readonly string[]): string[] => lines.filter((l) => l !== '').map((l) => l.replace(/:\d+ ->/, ':PORT ->').replace(/for \d+$/, 'for PORT'));
     // kubectl's output() interleaves stderr; its stdout lines are these two kinds.
     const kubectlStdout = theirs.output().split('\n').filter((l) => /^(Forwarding from|Handling connection for)/.test(l));
-    assert.deepEqual(normalise(ours.stdout), normalise(kubectlStdout));
-    ours.child.kill('SIGTERM');
-    assert.equal((await ours.exited).code, 0);
+    assert.deepEqual(normalise(lines(ours.output().stdout)), normalise(kubectlStdout));
+    assert.equal((await ours.stop('SIGTERM')).code, 0);
   });
 
   test('--json: one JSON event per line, errors as data', async (t) => {
     const { kubeconfig, cluster } = await demo(t);
-    const cli = runKubemux(t, ['forward', 'pod/demo', '0:8080', '--address', '127.0.0.1', '--kubeconfig', kubeconfig, '--json', '--ping-interval', '200ms', '--ping-timeout', '500ms']);
-    const listening = JSON.parse(await cli.line(/"event":"listening"/)) as { port: number; remotePort: number; address: string };
+    const cli = run(t, ['forward', 'pod/demo', '0:8080', '--address', '127.0.0.1', '--kubeconfig', kubeconfig, '--json', '--ping-interval', '200ms', '--ping-timeout', '500ms']);
+    const listening = JSON.parse(await cli.line(/"event":"listening"/, 20_000)) as { port: number; remotePort: number; address: string };
     assert.equal(listening.address, '127.0.0.1');
     assert.equal(listening.remotePort, 8080);
     await echo(listening.port);
-    await cli.line(/"event":"connectionClosed"/);
+    await cli.line(/"event":"connectionClosed"/, 10_000);
     cluster.applyFault('drop');
-    const replaced = JSON.parse(await cli.line(/"event":"replaced"/)) as { cause: string; error: { code: string }; recoveredAfterMs: number };
+    const replaced = JSON.parse(await cli.line(/"event":"replaced"/, 15_000)) as { cause: string; error: { code: string }; recoveredAfterMs: number };
     assert.equal(replaced.cause, 'connection-lost');
     assert.match(replaced.error.code, /^ERR_/);
-    cli.child.kill('SIGTERM');
-    assert.equal((await cli.exited).code, 0);
-    for (const line of cli.stdout) assert.doesNotThrow(() => JSON.parse(line), `not JSON: ${line}`);
-    const events = new Set(cli.stdout.map((l) => (JSON.parse(l) as { event: string }).event));
+    const result = await cli.stop('SIGTERM');
+    assert.equal(result.code, 0);
+    for (const line of lines(result.stdout)) assert.doesNotThrow(() => JSON.parse(line), `not JSON: ${line}`);
+    const events = new Set(lines(result.stdout).map((l) => (JSON.parse(l) as { event: string }).event));
     for (const event of ['listening', 'connectionOpened', 'connectionClosed', 'state', 'replaced']) assert.ok(events.has(event), `a ${event} event`);
   });
 
@@ -107,32 +115,32 @@ describe('kubemux forward', () => {
     const busyPort = (busy.address() as net.AddressInfo).port;
     cases.push({ args: ['pod/demo', `${busyPort}:8080`, '--address', '127.0.0.1', '--kubeconfig', kubeconfig], message: /^error: .*127\.0\.0\.1:\d+.*in use/ });
     for (const { args, message } of cases) {
-      const cli = runKubemux(t, ['forward', ...args]);
-      const { code } = await cli.exited;
-      assert.equal(code, 1, `${args.join(' ')}: ${cli.stderr.join(' | ')}`);
-      assert.equal(cli.stderr.length, 1, `one line: ${JSON.stringify(cli.stderr)}`);
-      assert.match(cli.stderr[0]!, message);
+      const result = await kubemux(['forward', ...args]);
+      const stderr = lines(result.stderr);
+      assert.equal(result.code, 1, `${args.join(' ')}: ${result.stderr}`);
+      assert.equal(stderr.length, 1, `one line: ${JSON.stringify(stderr)}`);
+      assert.match(stderr[0]!, message);
     }
   });
 
   test('usage errors: one line plus a pointer to --help, exit 2', async (t) => {
     for (const args of [['forward'], ['forward', 'pod/demo'], ['forward', 'pod/demo', '80', '--bogus'], ['forward', 'pod/demo', '80', '--ping-interval', 'often'], ['port-forward', 'pod/demo', '80:90:100']]) {
-      const cli = runKubemux(t, args);
-      const { code } = await cli.exited;
-      assert.equal(code, 2, `${args.join(' ')}: ${cli.stderr.join(' | ')}`);
-      assert.match(cli.stderr[0]!, /^kubemux forward: /);
-      assert.match(cli.stderr.at(-1)!, /--help/);
-      assert.ok(cli.stderr.length <= 2, JSON.stringify(cli.stderr));
+      const result = await kubemux(args);
+      const stderr = lines(result.stderr);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(stderr[0]!, /^kubemux forward: /);
+      assert.match(stderr.at(-1)!, /--help/);
+      assert.ok(stderr.length <= 2, JSON.stringify(stderr));
     }
   });
 });
 
 describe('kubemux demo', () => {
-  test('heals every fault and says so, exit 0', async (t) => {
-    const cli = runKubemux(t, ['demo']);
-    const { code } = await cli.exited;
-    assert.equal(code, 0, cli.stdout.join('\n'));
-    assert.match(cli.stdout.at(-1)!, /^verdict: PASS/);
-    assert.equal(cli.stdout.filter((l) => /^\s+✔ \d\./.test(l)).length, 5, 'five kubemux steps passed');
+  test('heals every fault and says so, exit 0', async () => {
+    const result = await kubemux(['demo'], { timeoutMs: 60_000 });
+    const stdout = lines(result.stdout);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(stdout.at(-1)!, /^verdict: PASS/);
+    assert.equal(stdout.filter((l) => /^\s+✔ \d\./.test(l)).length, 5, 'five kubemux steps passed');
   });
 });
