@@ -17,7 +17,7 @@ import { ErrorCode, KubemuxError } from '../errors.js';
 /** The default listen addresses: loopback only. */
 export const DEFAULT_LISTEN_ADDRESSES: readonly string[] = Object.freeze(['localhost']);
 
-/** One address to listen on. @internal */
+/** One address to listen on. */
 export interface ListenAddress {
   /** An IP literal. */
   readonly address: string;
@@ -26,7 +26,7 @@ export interface ListenAddress {
   readonly failureMode: 'all' | 'any';
 }
 
-/** Parses `addresses` (at least one); throws ERR_INVALID_ARGUMENT (usage) naming a bad one. @internal */
+/** Parses `addresses` (at least one): `localhost` (127.0.0.1 and ::1, either may fail) or IP literals; throws ERR_INVALID_ARGUMENT (usage) naming a bad one. */
 export function parseListenAddresses(addresses: readonly string[]): ListenAddress[] {
   if (!Array.isArray(addresses) || addresses.length === 0) {
     throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', 'addresses must list at least one address (default ["localhost"])');

@@ -276,8 +276,19 @@ for (const protocol of PROTOCOLS) {
       const pair = await connection.openPortStreams(8080);
       assert.ok((await connection.ping({ timeoutMs: 5_000 })) >= 0);
       demo.cluster.applyFault('blackhole');
+      const pairFailed = new Promise<unknown>((resolve) => pair.data.once('error', resolve));
       await assert.rejects(connection.ping({ timeoutMs: 200 }), (error: KubemuxError) => error.code === ErrorCode.PING_TIMEOUT);
       demo.cluster.applyFault('clear');
+      if (protocol === 'websocket-v4') {
+        // v4 liveness is per pair: the pair that did not answer is dead and failed alone.
+        const error = (await pairFailed) as KubemuxError;
+        assert.equal(error.code, ErrorCode.PING_TIMEOUT);
+        assert.equal(connection.canPing, false, 'nothing left to ping');
+        const next = await connection.openPortStreams(8080);
+        assert.ok((await connection.ping({ timeoutMs: 5_000 })) >= 0);
+        next.data.destroy();
+        return;
+      }
       assert.ok((await connection.ping({ timeoutMs: 5_000 })) >= 0);
       pair.data.destroy();
       assert.equal(await pair.errors, '');
