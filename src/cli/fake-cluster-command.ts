@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { isKubemuxError } from '../index.js';
-import { FakeCluster, loadClusterConfig, parseHostPort } from '../testing.js';
+import { FakeCluster, loadClusterConfig, parseHostPort, PortForwardEndpoint } from '../testing.js';
 
 /** The help text of `kubemux fake-cluster`. */
 export const FAKE_CLUSTER_USAGE = `Usage: kubemux fake-cluster [options]
@@ -18,6 +18,10 @@ Options:
   --kubeconfig-out FILE   write a kubeconfig for this cluster (kubectl and kubemux accept it)
   --tls                   serve HTTPS with a CA made at start-up (embedded in the kubeconfig)
   --allow-non-loopback    permit a listen address other than loopback (it accepts any token)
+  --flow-control MODE     SPDY flow control of the port-forward endpoint: advertise (default:
+                          announce receive windows, so clients that implement SPDY/3.1 windows
+                          use them) or auto (announce none, as a kubelet does: Go's spdystream
+                          has no flow control; windows only if the client starts them)
   -h, --help              show this help
 
 Faults (loopback clients only), POST /kubemux/faults/ACTION:
@@ -46,6 +50,7 @@ export async function fakeClusterCommand(argv: readonly string[]): Promise<numbe
         'kubeconfig-out': { type: 'string' },
         tls: { type: 'boolean', default: false },
         'allow-non-loopback': { type: 'boolean', default: false },
+        'flow-control': { type: 'string', default: 'advertise' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -67,6 +72,11 @@ export async function fakeClusterCommand(argv: readonly string[]): Promise<numbe
       return 2;
     }
   }
+  const flowControl = values['flow-control'];
+  if (flowControl !== 'advertise' && flowControl !== 'auto') {
+    process.stderr.write(`kubemux fake-cluster: --flow-control must be advertise or auto, got "${flowControl}"\n`);
+    return 2;
+  }
   let cluster: FakeCluster;
   try {
     const config = values.config === undefined ? undefined : await loadClusterConfig(values.config);
@@ -75,6 +85,7 @@ export async function fakeClusterCommand(argv: readonly string[]): Promise<numbe
       ...(config === undefined ? {} : { config }),
       tls: values.tls,
       allowNonLoopback: values['allow-non-loopback'],
+      endpoint: new PortForwardEndpoint({ session: { flowControl } }),
     });
   } catch (error) {
     process.stderr.write(`kubemux fake-cluster: ${isKubemuxError(error) ? error.message : String(error)}\n`);

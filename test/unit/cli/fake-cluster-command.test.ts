@@ -1,15 +1,20 @@
 /**
  * `kubemux fake-cluster` as a user runs it: the exact first line, the kubeconfig it writes (used
- * here by kubemux's own client), SIGTERM → exit 0, and the refusal to listen beyond loopback.
+ * here by kubemux's own client), SIGTERM → exit 0, the refusal to listen beyond loopback, and
+ * `--flow-control` (windows announced or not, seen from a kubemux client).
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { dialProtocol } from '../../../src/transport/dial.js';
 import { fromKubeConfig } from '../../../src/transport/kubeconfig.js';
+import { portForwardPath } from '../../../src/transport/request-target.js';
 import { REPO_ROOT } from '../../support/paths.js';
+import { startEchoServer } from '../../support/servers.js';
+import { randomBytes, readBytes, sha256, writeAll } from '../../support/streams.js';
 
 const BIN = join(REPO_ROOT, 'bin', 'kubemux.js');
 
@@ -73,4 +78,45 @@ test('a bad option is a usage error with exit code 2', async () => {
   const result = await exit;
   assert.equal(result.code, 2);
   assert.match(result.stderr, /Usage: kubemux fake-cluster/);
+});
+
+test('--flow-control: advertise (the default) announces SPDY windows, auto announces none, as a kubelet', async (t) => {
+  const echo = await startEchoServer();
+  t.after(() => echo.close());
+  const dir = mkdtempSync(join(tmpdir(), 'kubemux-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const configPath = join(dir, 'cluster.json');
+  writeFileSync(
+    configPath,
+    JSON.stringify({ namespaces: { default: { pods: [{ name: 'demo', containers: [{ name: 'app', ports: [{ containerPort: 8080 }] }], portMap: { '8080': `127.0.0.1:${echo.port}` } }] } } }),
+  );
+  for (const [args, windows] of [
+    [[], true],
+    [['--flow-control', 'advertise'], true],
+    [['--flow-control', 'auto'], false],
+  ] as const) {
+    const kubeconfigPath = join(dir, `kubeconfig-${args.join('-') || 'default'}`);
+    const { child, line, exit } = run(['fake-cluster', '--config', configPath, '--kubeconfig-out', kubeconfigPath, ...args]);
+    t.after(() => child.kill('SIGKILL'));
+    await line(/^kubeconfig written to /);
+    const kube = await fromKubeConfig({ kubeconfigPath });
+    const connection = await dialProtocol({ ...kube.target, path: portForwardPath('default', 'demo') }, 'spdy');
+    const pair = await connection.openPortStreams(8080);
+    // Data both ways: by then the server's SETTINGS, if any, has arrived.
+    const payload = randomBytes(64 * 1024);
+    const [echoed] = await Promise.all([readBytes(pair.data, payload.length), writeAll(pair.data, payload)]);
+    assert.equal(sha256(echoed), sha256(payload));
+    assert.equal(connection.stats.session?.peerFlowControl, windows, `fake-cluster ${args.join(' ')}`);
+    pair.data.destroy();
+    connection.destroy();
+    child.kill('SIGTERM');
+    assert.equal((await exit).code, 0);
+  }
+});
+
+test('--flow-control with another value is a usage error with exit code 2', async () => {
+  const { exit } = run(['fake-cluster', '--flow-control', 'off']);
+  const result = await exit;
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /--flow-control must be advertise or auto, got "off"/);
 });
