@@ -160,6 +160,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
 
   // Transport backpressure.
   #needDrain = false;
+  /** The transport is corked until the end of this tick (see #writeBytes). */
+  #corked = false;
   #drainWaiters: Array<() => void> = [];
 
   // Receive buffering (see the file comment).
@@ -806,8 +808,20 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
   }
 
   #writeBytes(bytes: Buffer): void {
+    // Frames written in one turn of the event loop leave in one writev (a pair's three opening
+    // frames, the replies to one read's frames): on loopback each write is a wake-up of the peer.
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#transport.cork();
+      process.nextTick(this.#uncork);
+    }
     if (!this.#transport.write(bytes)) this.#needDrain = true;
   }
+
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#transport.uncork();
+  };
 
   #whenWritable(callback: () => void): void {
     if (!this.#needDrain) callback();
@@ -961,6 +975,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     // Keep swallowing transport errors after we leave: a late ECONNRESET must not crash anyone.
     transport.off('error', this.#onError);
     transport.on('error', noop);
+    // What this tick wrote (a GOAWAY saying why) goes out before the transport ends.
+    if (this.#corked) this.#uncork();
     if (graceful) transport.end();
     else transport.destroy();
     this.emit('close', this.#closeError);
