@@ -113,6 +113,13 @@ export interface OpenStreamOptions {
    * replied.
    */
   readonly signal?: AbortSignal;
+  /**
+   * Called synchronously once the SYN_STREAM has been handed to the transport, with the stream,
+   * before the peer's reply: a caller that pipelines may end the stream (or write to it) at once,
+   * its frames following the SYN_STREAM on the wire. The returned promise still settles on the
+   * reply (or the failure, which destroys the stream).
+   */
+  readonly sent?: (stream: SpdyStream) => void;
 }
 
 /** Options of {@link SpdySession.ping}. */
@@ -328,6 +335,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
       // Registered above, sent here, in the same synchronous step: ids reach the wire in order.
       this.#send({ type: 'SYN_STREAM', streamId: id, associatedStreamId: 0, priority: 0, slot: 0, flags, headers: block });
       if (stream.localFin) stream.end();
+      options.sent?.(stream);
       if (this.#nextStreamId > MAX_STREAM_ID) this.#startDraining({ reason: 'stream-ids-exhausted' });
     });
   }
