@@ -38,7 +38,7 @@ import type {
 } from './support/forward-results.js';
 import { renderForwardReport } from './support/forward-report.js';
 import { commandLine, machineInfo, median, percentile, type Bench, type BenchContext, type BenchSection } from './support/harness.js';
-import { connectLatency, download, echoLoad, openIdle, probe, upload, type LoadResult } from './support/load.js';
+import { connectLatency, download, echoLoad, openIdle, probe, upload, type EchoLoadResult } from './support/load.js';
 import { machineBusySeconds, openFileLimits, resetPeakRss, sampleProcess } from './support/proc.js';
 import { startTarget, type Target } from './support/target.js';
 
@@ -117,6 +117,8 @@ const TRANSFER_TIMEOUT_MS = 180_000;
 const CONNECTION_TIMEOUT_MS = 60_000;
 /** Idle connections that have not echoed by then have failed (a contender at its limit may hold them for ever). */
 const IDLE_TIMEOUT_MS = 15_000;
+/** TCP handshakes pending at a time while the concurrent scenarios open their connections. */
+const RAMP_PARALLEL = 500;
 /** How long the forwarder may take to close the target's connections after a scenario, ms. */
 const SETTLE_TIMEOUT_MS = 10_000;
 const DIRECTIONS = ['download', 'upload'] as const;
@@ -191,7 +193,7 @@ class ForwardRun {
     await download(contender.port, 1, bytes, TRANSFER_TIMEOUT_MS);
     await upload(contender.port, 1, bytes, TRANSFER_TIMEOUT_MS);
     await connectLatency(contender.port, 50, CONNECTION_TIMEOUT_MS);
-    await echoLoad(contender.port, 100, 100, 4 * KIB, CONNECTION_TIMEOUT_MS);
+    await echoLoad(contender.port, 100, 4 * KIB, { rampParallel: 100, timeoutMs: CONNECTION_TIMEOUT_MS });
   }
 
   // ------------------------------------------------------------------------------------- (1)
@@ -234,17 +236,22 @@ class ForwardRun {
       mibPerSecond: (connections * bytes) / MIB / seconds,
       elapsedMs: result.elapsedMs,
       ...(before.contender === undefined || after.contender === undefined ? {} : { cpuSeconds: after.contender - before.contender }),
+      ...(before.contenderSystem === undefined || after.contenderSystem === undefined ? {} : { cpuSystemSeconds: after.contenderSystem - before.contenderSystem }),
       serverCpuSeconds: (after.server ?? 0) - (before.server ?? 0),
       ...(before.machine === undefined || after.machine === undefined ? {} : { machineCpuSeconds: after.machine - before.machine }),
       ...(result.failed > 0 ? { error: `${result.failed} of ${result.attempted} failed: ${result.firstError}` } : {}),
     };
   }
 
-  #cpu(contender: RunningContender | undefined): { contender?: number; server?: number; machine?: number } {
-    const own = contender?.pid === undefined ? undefined : sampleProcess(contender.pid)?.cpuSeconds;
+  #cpu(contender: RunningContender | undefined): { contender?: number; contenderSystem?: number; server?: number; machine?: number } {
+    const own = contender?.pid === undefined ? undefined : sampleProcess(contender.pid);
     const server = sampleProcess(this.cluster.child.pid)?.cpuSeconds;
     const machine = machineBusySeconds();
-    return { ...(own === undefined ? {} : { contender: own }), ...(server === undefined ? {} : { server }), ...(machine === undefined ? {} : { machine }) };
+    return {
+      ...(own === undefined ? {} : { contender: own.cpuSeconds, contenderSystem: own.systemSeconds }),
+      ...(server === undefined ? {} : { server }),
+      ...(machine === undefined ? {} : { machine }),
+    };
   }
 
   /**
@@ -329,13 +336,13 @@ class ForwardRun {
     try {
       contender = await this.contender(spec, warmupBytes);
     } catch (error) {
-      return { contender: spec.id, connections, bytesPerConnection: bytes, succeeded: 0, wallMs: 0, targetHashFailures: 0, firstError: `could not start: ${errorText(error)}` };
+      return { contender: spec.id, connections, bytesPerConnection: bytes, succeeded: 0, wallMs: 0, targetHashFailures: 0, targetTruncated: 0, firstError: `could not start: ${errorText(error)}` };
     }
     if (contender.pid !== undefined) resetPeakRss(contender.pid);
-    const { hashFailures: hashBefore, open: openBefore } = await this.target.stats();
-    const result: LoadResult = await echoLoad(contender.port, connections, connections, bytes, CONNECTION_TIMEOUT_MS * 2);
+    const { hashFailures: hashBefore, truncated: truncatedBefore, open: openBefore } = await this.target.stats();
+    const result: EchoLoadResult = await echoLoad(contender.port, connections, bytes, { rampParallel: RAMP_PARALLEL, timeoutMs: CONNECTION_TIMEOUT_MS });
     const peak = contender.pid === undefined ? undefined : sampleProcess(contender.pid)?.peakRssBytes;
-    const hashAfter = (await this.target.stats()).hashFailures;
+    const { hashFailures: hashAfter, truncated: truncatedAfter } = await this.target.stats();
     await this.#settle(contender, openBefore, `${connections} concurrent echoes`);
     return {
       contender: spec.id,
@@ -343,8 +350,10 @@ class ForwardRun {
       bytesPerConnection: bytes,
       succeeded: result.succeeded,
       wallMs: result.elapsedMs,
+      burstMs: result.burstMs,
       ...(peak === undefined ? {} : { peakRssBytes: peak }),
       targetHashFailures: hashAfter - hashBefore,
+      targetTruncated: truncatedAfter - truncatedBefore,
       ...(result.firstError === undefined ? {} : { firstError: result.firstError }),
     };
   }
@@ -384,7 +393,8 @@ class ForwardRun {
       for (const step of this.plan.idle) {
         const more = step.count - total;
         this.progress(`memory: ${spec.label} to ${step.count} idle connections (${step.batch} at a time)`);
-        const idle = await openIdle(contender.port, more, step.batch, IDLE_TIMEOUT_MS);
+        // A contender at its limit fails every new connection: stop after a batch of failures.
+        const idle = await openIdle(contender.port, more, step.batch, IDLE_TIMEOUT_MS, step.batch);
         held.push(idle);
         total = step.count;
         const established = (steps[steps.length - 1]?.established ?? 0) + idle.result.succeeded;
@@ -432,8 +442,9 @@ class ForwardRun {
       await this.stopContender(spec);
       for (const fault of ['blackhole', 'drop'] as const) {
         const reps: RecoveryRep[] = [];
-        // kubectl's outcome does not vary: once is enough.
-        const repCount = spec.family === 'kubectl' ? 1 : this.plan.recoveryReps;
+        // Only kubemux has something to measure more than once: kubectl exits or never notices,
+        // client-node has no connection to lose and never notices a black hole.
+        const repCount = spec.family === 'kubemux' ? this.plan.recoveryReps : 1;
         for (let rep = 0; rep < repCount; rep++) {
           this.progress(`recovery: ${fault} under ${spec.label}, trial ${rep + 1}/${repCount}`);
           let contender: RunningContender | undefined;

@@ -125,7 +125,7 @@ function throughputSection(results: ForwardResults): BenchSection {
 }
 
 /** CPU seconds per GiB moved, over every rep of one direction (both sizes). */
-function cpuPerGiB(results: ForwardResults, contender: string, direction: string, field: 'cpuSeconds' | 'serverCpuSeconds'): number | undefined {
+function cpuPerGiB(results: ForwardResults, contender: string, direction: string, field: 'cpuSeconds' | 'cpuSystemSeconds' | 'serverCpuSeconds'): number | undefined {
   let cpu = 0;
   let bytes = 0;
   for (const row of results.bulk.filter((b) => b.contender === contender && b.direction === direction)) {
@@ -151,10 +151,15 @@ function cpuSection(results: ForwardResults): BenchSection {
     .filter((c) => c.family !== 'raw-tcp')
     .map((c) => {
       const share = c.transport === 'tcp' ? undefined : serverPeakShare(results, c.id);
+      const withSystem = (direction: string): string => {
+        const all = cpuPerGiB(results, c.id, direction, 'cpuSeconds');
+        const system = cpuPerGiB(results, c.id, direction, 'cpuSystemSeconds');
+        return all === undefined ? '—' : `${fmt(all)}${system === undefined ? '' : ` (${fmt(system)})`}`;
+      };
       return [
         c.label,
-        fmt(cpuPerGiB(results, c.id, 'download', 'cpuSeconds')),
-        fmt(cpuPerGiB(results, c.id, 'upload', 'cpuSeconds')),
+        withSystem('download'),
+        withSystem('upload'),
         c.transport === 'tcp' ? '—' : fmt(cpuPerGiB(results, c.id, 'download', 'serverCpuSeconds')),
         c.transport === 'tcp' ? '—' : fmt(cpuPerGiB(results, c.id, 'upload', 'serverCpuSeconds')),
         share === undefined ? '—' : `${formatNumber(share * 100)} %`,
@@ -163,8 +168,8 @@ function cpuSection(results: ForwardResults): BenchSection {
   return {
     title: 'Forward: CPU per GiB moved',
     blocks: [
-      'User + system CPU seconds per GiB, from /proc/PID/stat before and after every bulk rep (all threads; the same reading for a Go binary and a Node process), summed over both sizes and every rep. The server columns are the fake cluster (a Node process) serving that contender; its busiest rep, as a share of one core, shows how close it came to being the bottleneck (100 % = one core, all it can use).',
-      markdownTable(['contender', 'forwarder, download', 'forwarder, upload', 'server, download', 'server, upload', 'server busiest'], rows),
+      'User + system CPU seconds per GiB, from /proc/PID/stat before and after every bulk rep (all threads; the same reading for a Go binary and a Node process), summed over both sizes and every rep; in parentheses the system part. On loopback the kernel does the TCP work of both ends of a connection in the context of whichever process triggers it: a forwarder that reads a socket whose window had closed also pays for the sender\'s transmission, so system time moves between processes with their timing, and the user part is the one that is each program\'s own. The server columns are the fake cluster (a Node process) serving that contender; its busiest rep, as a share of one core, shows how close it came to being the bottleneck (100 % = one core, all it can use).',
+      markdownTable(['contender', 'forwarder, download (system)', 'forwarder, upload (system)', 'server, download', 'server, upload', 'server busiest'], rows),
     ],
   };
 }
@@ -196,9 +201,9 @@ function concurrencyRows(results: ForwardResults, list: readonly ConcurrencyResu
   return list.map((r) => [
     label(results, r.contender),
     `${formatNumber(r.succeeded)} / ${formatNumber(r.connections)}${r.succeeded === r.connections ? '' : ` (${formatNumber((100 * r.succeeded) / r.connections)} %)`}`,
-    ms(r.wallMs),
+    `${ms(r.wallMs)}${r.burstMs === undefined ? '' : ` (${ms(r.burstMs)})`}`,
     r.peakRssBytes === undefined ? '—' : mib(r.peakRssBytes),
-    String(r.targetHashFailures),
+    `${r.targetHashFailures} / ${r.targetTruncated ?? '—'}`,
     r.firstError ?? '',
   ]);
 }
@@ -208,8 +213,8 @@ function concurrencySection(results: ForwardResults): BenchSection {
   return {
     title: 'Forward: concurrent connections',
     blocks: [
-      `${formatNumber(first?.connections ?? 0)} connections at once, each sending ${first?.bytesPerConnection ?? 0} bytes and reading their echo, checked with SHA-256 at both ends (the target hashes what arrives, the client the echo). Peak RSS: the forwarding process's VmHWM, reset just before.`,
-      markdownTable(['contender', 'succeeded', 'wall time', 'peak RSS', 'hash failures at the target', 'first error'], concurrencyRows(results, results.concurrency)),
+      `${formatNumber(first?.connections ?? 0)} connections open at once, each sending ${first?.bytesPerConnection ?? 0} bytes and reading their echo, checked with SHA-256 at both ends (the target hashes what arrives, the client the echo). The connections are opened first (at most 500 TCP handshakes pending at a time), then all send at once. Wall time from the first connect to the last echo (in parentheses: from all open to the last echo). Peak RSS: the forwarding process's VmHWM, reset just before. At the target, "corrupt" counts requests whose bytes all arrived and hashed differently, "cut short" those whose connection ended first.`,
+      markdownTable(['contender', 'succeeded', 'wall time (burst)', 'peak RSS', 'at the target: corrupt / cut short', 'first error'], concurrencyRows(results, results.concurrency)),
     ],
   };
 }
@@ -297,8 +302,8 @@ function scaleSection(results: ForwardResults): BenchSection {
   return {
     title: 'Forward: scale load',
     blocks: [
-      `${formatNumber(results.settings.scaleConnections)} connections at once, each echoing ${results.settings.scaleBytes / KIB} KiB checked with SHA-256 at both ends, through a fresh forward (after the memory scenario). Peak RSS of the forwarding process during the load.`,
-      markdownTable(['contender', 'succeeded', 'wall time', 'peak RSS', 'hash failures at the target', 'first error'], concurrencyRows(results, results.scale)),
+      `${formatNumber(results.settings.scaleConnections)} connections open at once (opened at most 500 handshakes at a time, then all sending together), each echoing ${results.settings.scaleBytes / KIB} KiB checked with SHA-256 at both ends, through a fresh forward (after the memory scenario). Peak RSS of the forwarding process during the load; target columns as above.`,
+      markdownTable(['contender', 'succeeded', 'wall time (burst)', 'peak RSS', 'at the target: corrupt / cut short', 'first error'], concurrencyRows(results, results.scale)),
     ],
   };
 }

@@ -20,8 +20,10 @@ export interface ContenderInfo {
 export interface BulkRep {
   readonly mibPerSecond: number;
   readonly elapsedMs: number;
-  /** CPU seconds of the forwarding process during the transfer (absent for raw TCP). */
+  /** CPU seconds (user + system) of the forwarding process during the transfer (absent for raw TCP). */
   readonly cpuSeconds?: number;
+  /** Of {@link cpuSeconds}, system time: on loopback mostly TCP work, for both ends of whichever socket it touched. */
+  readonly cpuSystemSeconds?: number;
   /** CPU seconds of the fake cluster during the transfer. */
   readonly serverCpuSeconds: number;
   /** Busy CPU seconds of the whole machine (all cores) during the transfer. */
@@ -54,11 +56,16 @@ export interface ConcurrencyResult {
   readonly connections: number;
   readonly bytesPerConnection: number;
   readonly succeeded: number;
+  /** From the first connect to the last echo, ms. */
   readonly wallMs: number;
+  /** From every connection open to the last echo (all of them sending at once), ms. */
+  readonly burstMs?: number;
   /** Largest RSS of the forwarding process during the load (VmHWM after a reset). */
   readonly peakRssBytes?: number;
-  /** Echoes whose bytes the target found different from the announced hash. */
+  /** Echoes whose bytes all reached the target and differed from the announced hash (corruption). */
   readonly targetHashFailures: number;
+  /** Echoes cut short before all their bytes reached the target (a failed connection, not corruption). */
+  readonly targetTruncated?: number;
   readonly firstError?: string;
 }
 

@@ -32,21 +32,30 @@ function connect(port: number): net.Socket {
   return socket;
 }
 
-/** Runs `count` tasks with at most `parallel` in flight; resolves with each task's error (or undefined). */
-async function runPool(count: number, parallel: number, task: (index: number) => Promise<void>): Promise<Array<string | undefined>> {
+/**
+ * Runs `count` tasks with at most `parallel` in flight; resolves with each task's error (or
+ * undefined). With `giveUpAfterFailures`, no new task starts once that many have failed in a row
+ * (a contender at its limit); the tasks never started count as failed with the last error.
+ */
+async function runPool(count: number, parallel: number, task: (index: number) => Promise<void>, giveUpAfterFailures = Infinity): Promise<Array<string | undefined>> {
   const errors = new Array<string | undefined>(count);
   let next = 0;
+  let failuresInARow = 0;
+  let lastError = '';
   const worker = async (): Promise<void> => {
-    while (next < count) {
+    while (next < count && failuresInARow < giveUpAfterFailures) {
       const index = next++;
       try {
         await task(index);
+        failuresInARow = 0;
       } catch (error) {
-        errors[index] = error instanceof Error ? error.message : String(error);
+        errors[index] = lastError = error instanceof Error ? error.message : String(error);
+        failuresInARow++;
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, count) }, () => worker()));
+  for (let i = next; i < count; i++) errors[i] = `not tried after ${giveUpAfterFailures} failures in a row (${lastError})`;
   return errors;
 }
 
@@ -203,23 +212,58 @@ function echoPayload(index: number, bytes: number): Buffer {
   return ECHO_POOL.subarray(offset, offset + bytes);
 }
 
+/** The outcome of {@link echoLoad}. */
+export interface EchoLoadResult extends LoadResult {
+  /** From the moment every connection was open (or had failed) to the last echo, ms. */
+  readonly burstMs: number;
+}
+
 /**
- * `connections` connections, `parallel` at a time, each echoing `bytes` checked with SHA-256 at
- * both ends: the target hashes what arrives against the hash announced in the header, the client
- * hashes the echo. A connection succeeds when its echo is complete and equal.
+ * `connections` connections open at the same time, each echoing `bytes` checked with SHA-256 at
+ * both ends (the target hashes what arrives against the hash announced in the header, the client
+ * hashes the echo). First every connection is opened, at most `rampParallel` TCP handshakes
+ * pending at a time (a burst of 10,000 SYNs would measure listen backlogs, not forwarders); then
+ * all of them send at once, and a connection succeeds when its echo is complete and equal.
  */
-export async function echoLoad(port: number, connections: number, parallel: number, bytes: number, timeoutMs: number): Promise<LoadResult> {
+export async function echoLoad(port: number, connections: number, bytes: number, options: { readonly rampParallel: number; readonly timeoutMs: number }): Promise<EchoLoadResult> {
   const started = performance.now();
-  const errors = await runPool(connections, parallel, async (index) => {
-    const payload = echoPayload(index, bytes);
-    const { request, hash: expected } = hashedEcho(payload);
-    const socket = connect(port);
-    socket.write(request);
-    const hash = createHash('sha256');
-    await receive(socket, bytes, timeoutMs, 'echo', (chunk) => hash.update(chunk));
-    if (!hash.digest().equals(expected)) throw new Error('echo: the bytes that came back differ (SHA-256)');
+  const sockets = new Array<net.Socket | undefined>(connections);
+  const errors = await runPool(connections, options.rampParallel, (index) => {
+    return new Promise<void>((resolve, reject) => {
+      const socket = connect(port);
+      const fail = (error: Error): void => {
+        socket.destroy();
+        reject(new Error(`echo: ${error.message} before the connection was open`));
+      };
+      socket.once('error', fail);
+      socket.once('connect', () => {
+        socket.off('error', fail);
+        // Errors from now on are reported by receive(); until then none may go unhandled.
+        socket.on('error', () => undefined);
+        sockets[index] = socket;
+        resolve();
+      });
+    });
   });
-  return summarise(errors, performance.now() - started);
+  const open = performance.now();
+  const echoes = await Promise.all(
+    sockets.map(async (socket, index) => {
+      if (socket === undefined) return errors[index];
+      const payload = echoPayload(index, bytes);
+      const { request, hash: expected } = hashedEcho(payload);
+      if (socket.destroyed) return 'echo: the connection closed while the others were being opened';
+      socket.write(request);
+      const hash = createHash('sha256');
+      try {
+        await receive(socket, bytes, options.timeoutMs, 'echo', (chunk) => hash.update(chunk));
+      } catch (error) {
+        return error instanceof Error ? error.message : String(error);
+      }
+      return hash.digest().equals(expected) ? undefined : 'echo: the bytes that came back differ (SHA-256)';
+    }),
+  );
+  const done = performance.now();
+  return { ...summarise(echoes, done - started), burstMs: done - open };
 }
 
 /** Connections held open by {@link openIdle}. */
@@ -231,9 +275,10 @@ export interface IdleConnections {
 
 /**
  * Opens `count` connections, at most `parallel` being set up at a time; each is set up when one
- * byte has been echoed through it (the forward is proven), and then stays open and idle.
+ * byte has been echoed through it (the forward is proven), and then stays open and idle. With
+ * `giveUpAfterFailures`, opening stops once that many have failed in a row.
  */
-export async function openIdle(port: number, count: number, parallel: number, timeoutMs: number): Promise<IdleConnections> {
+export async function openIdle(port: number, count: number, parallel: number, timeoutMs: number, giveUpAfterFailures = Infinity): Promise<IdleConnections> {
   const sockets: net.Socket[] = [];
   const started = performance.now();
   const errors = await runPool(count, parallel, (index) => {
@@ -259,7 +304,7 @@ export async function openIdle(port: number, count: number, parallel: number, ti
       });
       socket.write('Ei');
     });
-  });
+  }, giveUpAfterFailures);
   const result = summarise(errors, performance.now() - started);
   return {
     result,

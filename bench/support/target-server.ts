@@ -29,8 +29,10 @@ export interface TargetStats {
   readonly open: number;
   /** 'H' connections whose bytes hashed as announced. */
   readonly hashesMatched: number;
-  /** 'H' connections whose bytes did not (or that ended early). */
+  /** 'H' connections whose bytes all arrived and did not hash as announced: corruption. */
   readonly hashFailures: number;
+  /** 'H' connections that ended before all their bytes arrived (cut by a failure upstream). */
+  readonly truncated: number;
 }
 
 /** Messages to the bench. */
@@ -43,7 +45,7 @@ export type TargetReply =
 const DOWNLOAD_SLICE = 1024 * 1024;
 const SOURCE = randomFillSync(Buffer.alloc(DOWNLOAD_SLICE));
 
-const counters = { connections: 0, open: 0, hashesMatched: 0, hashFailures: 0 };
+const counters = { connections: 0, open: 0, hashesMatched: 0, hashFailures: 0, truncated: 0 };
 
 /** Bytes of each command's header, the command byte included. */
 const HEADER_BYTES: Readonly<Record<string, number>> = { E: 1, D: 9, U: 9, H: 37 };
@@ -67,7 +69,7 @@ function echo(socket: net.Socket, first: Buffer | undefined, hash?: { readonly h
   socket.on('data', forward);
   socket.on('end', () => {
     if (hash !== undefined && hash.remaining > 0) {
-      counters.hashFailures++;
+      counters.truncated++;
       hash.remaining = 0;
     }
     socket.end();
