@@ -25,6 +25,11 @@ function mib(bytes: number): string {
   return `${formatNumber(bytes / MIB)} MiB`;
 }
 
+/** An exact count with thousands separators (formatNumber rounds to three digits: 9,999 would read 10,000). */
+function count(value: number): string {
+  return value.toLocaleString('en-US');
+}
+
 function ms(value: number | undefined): string {
   if (value === undefined) return '—';
   return value >= 1000 ? `${formatNumber(value / 1000)} s` : `${formatNumber(value)} ms`;
@@ -200,7 +205,7 @@ function latencySection(results: ForwardResults): BenchSection {
 function concurrencyRows(results: ForwardResults, list: readonly ConcurrencyResult[]): string[][] {
   return list.map((r) => [
     label(results, r.contender),
-    `${formatNumber(r.succeeded)} / ${formatNumber(r.connections)}${r.succeeded === r.connections ? '' : ` (${formatNumber((100 * r.succeeded) / r.connections)} %)`}`,
+    `${count(r.succeeded)} / ${count(r.connections)}${r.succeeded === r.connections ? '' : ` (${((100 * r.succeeded) / r.connections).toFixed(2)} %)`}`,
     `${ms(r.wallMs)}${r.burstMs === undefined ? '' : ` (${ms(r.burstMs)})`}`,
     r.peakRssBytes === undefined ? '—' : mib(r.peakRssBytes),
     `${r.targetHashFailures} / ${r.targetTruncated ?? '—'}`,
@@ -266,17 +271,17 @@ function memoryRows(results: ForwardResults, memory: readonly MemoryResult[]): s
   return memory.map((m) => [
     label(results, m.contender),
     m.baselineRssBytes === undefined ? '—' : mib(m.baselineRssBytes),
-    ...counts.flatMap((count) => {
-      const step = m.steps.find((s) => s.target === count);
+    ...counts.flatMap((target) => {
+      const step = m.steps.find((s) => s.target === target);
       if (step === undefined) return ['—', '—', '—'];
       return [
-        `${formatNumber(step.established)}${step.established < count ? ' ⚠' : ''}`,
+        `${count(step.established)}${step.established < target ? ' ⚠' : ''}`,
         perConnection(step.rssBytes, m.baselineRssBytes, step.established),
         perConnection(step.heapBytes, m.baselineHeapBytes, step.established),
       ];
     }),
-    ...counts.map((count) => {
-      const step = m.steps.find((s) => s.target === count);
+    ...counts.map((target) => {
+      const step = m.steps.find((s) => s.target === target);
       return step === undefined ? '—' : `${formatNumber(step.setupPerSecond)}/s (${step.batch} at a time)`;
     }),
   ]);
