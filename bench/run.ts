@@ -17,6 +17,7 @@ import {
 const BENCHES: Readonly<Record<string, () => Promise<{ default: Bench }>>> = {
   codec: () => import('./codec.bench.js'),
   session: () => import('./session.bench.js'),
+  forward: () => import('./forward.bench.js'),
 };
 
 async function main(): Promise<number> {

@@ -17,7 +17,7 @@ import { SpdySession, type FlowControlMode, type SpdyStream } from '../src/sessi
 import { tcpTransport, type TransportPair } from '../test/support/transports.js';
 import { obtainGc, settledHeapBytes } from './support/gc.js';
 import type { PeerConfig, PeerReply, PeerRequest } from './support/session-peer.js';
-import { formatNumber, formatPercent, formatRatio, markdownTable, type Bench, type BenchContext, type BenchSection } from './support/harness.js';
+import { formatNumber, formatPercent, formatRatio, markdownTable, median, percentile, type Bench, type BenchContext, type BenchSection } from './support/harness.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -30,17 +30,6 @@ const TRANSFER_DEADLINE_MS = 180_000;
 
 function fail(message: string): never {
   throw new Error(`session bench: ${message}`);
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-/** Nearest-rank percentile of an ascending array. */
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 /** (max - min) / median: how far apart the rounds were. */

@@ -11,7 +11,7 @@
  */
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { isKubemuxError } from '../index.js';
-import { FakeCluster, loadClusterConfig, parseHostPort } from '../testing.js';
+import { FakeCluster, loadClusterConfig, parseHostPort, PortForwardEndpoint } from '../testing.js';
 import { errorLine, systemReason } from './error-line.js';
 import type { CommandIo } from './process-io.js';
 import { parseOptions, USAGE_EXIT_CODE, UsageError, usageMessage } from './usage.js';
@@ -30,6 +30,10 @@ Options:
   --allow-non-loopback    permit a listen address other than loopback (it accepts any token)
   --idle-timeout-ms MS    close port-forward connections idle for MS milliseconds, as the
                           kubelet does (default 14400000, 4 h; 0 never)
+  --flow-control MODE     SPDY flow control of the port-forward endpoint: advertise (default:
+                          announce receive windows, so clients that implement SPDY/3.1 windows
+                          use them) or auto (announce none, as a kubelet does: Go's spdystream
+                          has no flow control; windows only if the client starts them)
   -h, --help              show this help
 
 Faults (loopback clients only), POST /kubemux/faults/ACTION:
@@ -104,6 +108,7 @@ export async function fakeClusterCommand(argv: readonly string[], io: CommandIo)
         tls: { type: 'boolean', default: false },
         'allow-non-loopback': { type: 'boolean', default: false },
         'idle-timeout-ms': { type: 'string' },
+        'flow-control': { type: 'string', default: 'advertise' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -125,6 +130,8 @@ export async function fakeClusterCommand(argv: readonly string[], io: CommandIo)
         throw new UsageError(`--idle-timeout-ms must be a whole number of milliseconds in 0..${2 ** 31 - 1}, got "${values['idle-timeout-ms']}"`);
       }
     }
+    const flowControl = values['flow-control'];
+    if (flowControl !== 'advertise' && flowControl !== 'auto') throw new UsageError(`--flow-control must be advertise or auto, got "${flowControl}"`);
     const config = values.config === undefined ? undefined : await loadClusterConfig(values.config);
     if (values['kubeconfig-out'] !== undefined) kubeconfigOut = await KubeconfigOut.open(values['kubeconfig-out']);
     cluster = await FakeCluster.start({
@@ -132,7 +139,7 @@ export async function fakeClusterCommand(argv: readonly string[], io: CommandIo)
       ...(config === undefined ? {} : { config }),
       tls: values.tls,
       allowNonLoopback: values['allow-non-loopback'],
-      ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
+      endpoint: new PortForwardEndpoint({ session: { flowControl }, ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }) }),
     });
     io.stdout.write(`fake cluster listening on ${cluster.url}\n`);
     if (kubeconfigOut !== undefined) {

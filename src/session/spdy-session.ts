@@ -128,6 +128,13 @@ export interface OpenStreamOptions {
    * replied.
    */
   readonly signal?: AbortSignal;
+  /**
+   * Called synchronously once the SYN_STREAM has been handed to the transport, with the stream,
+   * before the peer's reply: a caller that pipelines may end the stream (or write to it) at once,
+   * its frames following the SYN_STREAM on the wire. The returned promise still settles on the
+   * reply (or the failure, which destroys the stream).
+   */
+  readonly sent?: (stream: SpdyStream) => void;
 }
 
 /** Options of {@link SpdySession.ping}. */
@@ -178,6 +185,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
 
   // Transport backpressure.
   #needDrain = false;
+  /** The transport is corked until the end of this tick (see #writeBytes). */
+  #corked = false;
   #drainWaiters: Array<() => void> = [];
 
   // Replies queued behind a transport that does not drain (maxQueuedReplyFrames).
@@ -381,6 +390,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       // Registered above, sent here, in the same synchronous step: ids reach the wire in order.
       this.#send({ type: 'SYN_STREAM', streamId: id, associatedStreamId: 0, priority: 0, slot: 0, flags, headers: block });
       if (stream.localFin) stream.end();
+      options.sent?.(stream);
       if (this.#nextStreamId > MAX_STREAM_ID) this.#startDraining({ reason: 'stream-ids-exhausted' });
     });
   }
@@ -928,8 +938,20 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   }
 
   #writeBytes(bytes: Buffer): void {
+    // Frames written in one turn of the event loop leave in one writev (a pair's three opening
+    // frames, the replies to one read's frames): on loopback each write is a wake-up of the peer.
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#transport.cork();
+      process.nextTick(this.#uncork);
+    }
     if (!this.#transport.write(bytes)) this.#needDrain = true;
   }
+
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#transport.uncork();
+  };
 
   #whenWritable(callback: () => void): void {
     if (!this.#needDrain) callback();
@@ -1113,6 +1135,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     // Keep swallowing transport errors after we leave: a late ECONNRESET must not crash anyone.
     transport.off('error', this.#onError);
     transport.on('error', noop);
+    // What this tick wrote (a GOAWAY saying why) goes out before the transport ends.
+    if (this.#corked) this.#uncork();
     if (graceful) transport.end();
     else transport.destroy();
     this.emit('close', this.#closeError);

@@ -3,15 +3,23 @@
  * tunnelled in WebSocket (`dialWebSocketTunnel`) alike, since the tunnel carries the very same
  * bytes.
  *
- * Each pair follows kubectl's per-connection choreography (spec/portforward.md §4.1, steps 1-4),
- * so that servers see nothing new:
+ * Each pair puts kubectl's frames on the wire, in kubectl's order (spec/portforward.md §4.1,
+ * steps 1-4), so that servers see nothing new:
  *
- *   SYN_STREAM {streamtype: error, port: P, requestid: N}   → wait for its SYN_REPLY
+ *   SYN_STREAM {streamtype: error, port: P, requestid: N}
  *   DATA FIN on the error stream                           (the client never writes on it)
- *   SYN_STREAM {streamtype: data, port: P, requestid: N}    → wait for its SYN_REPLY
+ *   SYN_STREAM {streamtype: data, port: P, requestid: N}
  *
- * with `requestid` a decimal counter per connection from 0. Step 6 differs on purpose (§10):
- * error text is handed to the pair ({@link PortStreams.errors}) and the session goes on.
+ * with `requestid` a decimal counter per connection from 0. Unlike kubectl, which waits for the
+ * error stream's SYN_REPLY before it sends the rest, all three frames leave at once and the two
+ * SYN_REPLYs are awaited together: one round trip to the server instead of two. Go's spdystream
+ * handles a stream's frames in order on one worker and sends the SYN_REPLY from the new-stream
+ * handler before it reads the stream's next frame, so the FIN that follows the SYN_STREAM is never
+ * taken for data on a stream not yet replied to; the kubelet pairs the streams by requestid
+ * whatever their timing. The pair opens only once both replies are in, and fails as before: if
+ * either stream is refused or reset, or the deadline passes, both are reset and the open rejects
+ * with that stream's error. Step 6 differs on purpose (§10): error text is handed to the pair
+ * ({@link PortStreams.errors}) and the session goes on.
  */
 import { EventEmitter } from 'eventemitter3';
 import type { KubemuxError } from '../errors.js';
@@ -87,46 +95,50 @@ export class SpdyPortForwardConnection extends EventEmitter<PortForwardConnectio
     const bad = openArgumentsError(port, options);
     if (bad !== undefined) throw bad;
     const timeoutMs = options.timeoutMs ?? this.session.options.streamOpenTimeoutMs;
-    const deadline = Date.now() + timeoutMs;
     // An id is used once, whatever becomes of its pair: the server pairs streams by it.
     const requestId = String(this.#nextRequestId++);
     const headers = { streamtype: 'error', port: String(port), requestid: requestId };
-    // An abort resets whichever stream is opening (RST_STREAM CANCEL, as at the deadline); the
-    // error stream, if it was open already, is destroyed below.
-    const signal = options.signal === undefined ? {} : { signal: options.signal };
+    // An abort resets whichever stream is still opening (RST_STREAM CANCEL, as at the deadline).
+    const open = { timeoutMs, ...(options.signal === undefined ? {} : { signal: options.signal }) };
 
-    let errorStream: SpdyStream;
-    try {
-      errorStream = await this.session.openStream(headers, { timeoutMs, ...signal });
-    } catch (error) {
-      this.#counters.pairsFailed++;
-      throw error;
-    }
-    const errorText = new ErrorTextCollector();
-    errorStream.on('data', (chunk: Buffer) => errorText.add(chunk));
-    // Half-close at once (kubectl's step 2): an empty DATA with FIN, before the data stream's SYN.
-    errorStream.end();
-    const ended = new Promise<void>((resolve) => {
-      errorStream.once('end', resolve);
-      errorStream.once('close', resolve);
+    // Both opens start in this synchronous step, so that the three frames leave together and in
+    // kubectl's order; `sent` hands each stream over as its SYN_STREAM goes out.
+    let errorStream: SpdyStream | undefined;
+    let data: SpdyStream | undefined;
+    const errorOpen = this.session.openStream(headers, {
+      ...open,
+      sent: (stream) => {
+        errorStream = stream;
+        // kubectl's step 2, a half-close at once: an empty DATA with FIN.
+        stream.end();
+      },
     });
-
-    let data: SpdyStream;
+    // No SYN_STREAM went out (session closed or draining, stream limit, aborted): no data stream either.
+    const dataOpen = errorStream === undefined ? undefined : this.session.openStream({ ...headers, streamtype: 'data' }, { ...open, sent: (stream) => (data = stream) });
     try {
-      data = await this.session.openStream({ ...headers, streamtype: 'data' }, { timeoutMs: Math.max(1, deadline - Date.now()), ...signal });
+      // Rejects with the first failure; the other stream is reset below, whatever its state.
+      await Promise.all([errorOpen, dataOpen]);
     } catch (error) {
       this.#counters.pairsFailed++;
-      errorStream.destroy();
+      errorStream?.destroy();
+      data?.destroy();
       throw error;
     }
+    const opened = { error: errorStream!, data: data! };
+    const errorText = new ErrorTextCollector();
+    opened.error.on('data', (chunk: Buffer) => errorText.add(chunk));
+    const ended = new Promise<void>((resolve) => {
+      opened.error.once('end', resolve);
+      opened.error.once('close', resolve);
+    });
     this.#counters.pairsOpened++;
     this.#counters.pairsActive++;
 
     let graceTimer: NodeJS.Timeout | undefined;
-    data.once('close', () => {
+    opened.data.once('close', () => {
       this.#counters.pairsActive--;
-      if (errorStream.destroyed || errorStream.readableEnded) return;
-      graceTimer = setTimeout(() => errorStream.destroy(), ERROR_STREAM_GRACE_MS);
+      if (opened.error.destroyed || opened.error.readableEnded) return;
+      graceTimer = setTimeout(() => opened.error.destroy(), ERROR_STREAM_GRACE_MS);
       graceTimer.unref();
     });
     const errors = ended.then(() => {
@@ -135,7 +147,7 @@ export class SpdyPortForwardConnection extends EventEmitter<PortForwardConnectio
       if (text !== '') this.#counters.pairErrors++;
       return text;
     });
-    return { port, requestId, data, errors };
+    return { port, requestId, data: opened.data, errors };
   }
 
   /** See {@link PortForwardConnection.ping}. */

@@ -3,8 +3,9 @@
  * so that a SpdySession can run over a WebSocket exactly as over TCP.
  *
  * Mapping (client-go `tools/portforward/tunneling_connection.go` does the same):
- * - each write() becomes one binary message; message boundaries carry no meaning, the payloads
- *   of all binary messages form one byte stream;
+ * - each write() becomes one binary message (the writes Node gathers into one writev become one
+ *   message up to {@link MAX_TUNNEL_MESSAGE_BYTES}); message boundaries carry no meaning, the
+ *   payloads of all binary messages form one byte stream;
  * - a text message is a protocol error (the connection is closed with 1003);
  * - a close with 1000 is EOF; any other close code, an abnormal closure or a socket error destroys
  *   the stream with a KubemuxError (ERR_TRANSPORT_CLOSED with `closeCode`, or the connection's
@@ -35,6 +36,13 @@ export interface WebSocketByteStreamOptions {
 }
 
 const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
+
+/**
+ * Largest message built from the chunks of one writev. Node hands _writev everything written while
+ * the socket was busy (or corked), which under a burst of many streams is megabytes; one message
+ * of that size would break a receiver's message limit (16 MiB by default here, with close 1009).
+ */
+export const MAX_TUNNEL_MESSAGE_BYTES = 1024 * 1024;
 
 /** RFC 6455 section 7.4.1: "received a type of data it cannot accept". */
 const CLOSE_UNSUPPORTED_DATA = 1003;
@@ -158,7 +166,7 @@ export class WebSocketByteStream extends Duplex {
     callback(error);
   }
 
-  /** One message per chunk; chunks of one writev leave in one socket write. */
+  /** The chunks of one writev as few messages as {@link MAX_TUNNEL_MESSAGE_BYTES} allows, in one socket write. */
   #send(chunks: readonly Buffer[], callback: WriteCallback): void {
     const connection = this.connection;
     if (connection.state !== 'open') {
@@ -166,9 +174,26 @@ export class WebSocketByteStream extends Duplex {
       callback(connection.error ?? new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `cannot write: the WebSocket is ${connection.state}`));
       return;
     }
-    // Everything Node gathered for one write goes out as ONE message (a SPDY frame's header and
-    // payload arrive here together): fewer frames, and no 8-byte messages of their own.
-    const writable = connection.send(chunks.length === 1 ? chunks[0]! : chunks, { binary: true });
+    // Everything Node gathered for one write goes out as one message up to the bound (a SPDY
+    // frame's header and payload arrive here together): fewer frames, and no 8-byte messages of
+    // their own.
+    let writable = true;
+    let group: Buffer[] = [];
+    let groupBytes = 0;
+    const flush = (): void => {
+      if (group.length === 0) return;
+      writable = connection.send(group.length === 1 ? group[0]! : group, { binary: true });
+      group = [];
+      groupBytes = 0;
+    };
+    connection.cork();
+    for (const chunk of chunks) {
+      if (groupBytes > 0 && groupBytes + chunk.length > MAX_TUNNEL_MESSAGE_BYTES) flush();
+      group.push(chunk);
+      groupBytes += chunk.length;
+    }
+    flush();
+    connection.uncork();
     // Errors of the socket write surface through the connection's 'close', which destroys us.
     if (writable) callback();
     else this.#pendingWrite = callback;

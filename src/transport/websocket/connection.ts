@@ -32,6 +32,7 @@ import type { Duplex } from 'node:stream';
 import { ErrorCode, KubemuxError } from '../../errors.js';
 import { RECEIVER_ERROR_STATUS, Receiver, Sender, isSendableCloseCode, type FrameReceiver, type FrameSender } from './ws-codec.js';
 import { clientFrame, dataFrame } from './client-frame.js';
+import { UnmaskingReceiver } from './server-unmask.js';
 
 /** Which end of the connection this is. Clients mask their frames; servers must not. */
 export type WebSocketRole = 'client' | 'server';
@@ -222,7 +223,7 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
     // Random masks are applied by client-frame.ts (word at a time); ws handles zero masks by
     // skipping the XOR, and every control frame.
     this.#fastMasking = this.#mask && masking === 'random';
-    this.#receiver = new Receiver({
+    this.#receiver = new (role === 'server' ? UnmaskingReceiver : Receiver)({
       // Messages of one socket chunk are delivered in the same tick; the byte stream pauses the
       // socket when its reader is full, which bounds the excess to one chunk.
       allowSynchronousEvents: true,

@@ -2,6 +2,7 @@
  * `kubemux fake-cluster` as a user runs it: the exact first line, the kubeconfig it writes (used
  * here by kubemux's own client), exit 0 on SIGTERM and SIGINT, a kubeconfig path that cannot be
  * written refused before it listens, and a closed stdout that does not stop it serving.
+ * `--flow-control` (windows announced or not, seen from a kubemux client).
  * (Usage errors of every command: command-line.test.ts.)
  */
 import assert from 'node:assert/strict';
@@ -12,9 +13,12 @@ import { FakeCluster } from '../../../src/testing.js';
 import { fromKubeConfig } from '../../../src/transport/kubeconfig.js';
 import { portForwardPath } from '../../../src/transport/request-target.js';
 import { dialSpdy } from '../../../src/transport/spdy-upgrade.js';
+import { dialProtocol } from '../../../src/transport/dial.js';
 import { hasStack, kubemux, lines, startKubemux } from '../../support/cli.js';
 import { once } from '../../support/deadlines.js';
 import { tempDir } from '../../support/kube-fixtures.js';
+import { startEchoServer } from '../../support/servers.js';
+import { randomBytes, readBytes, sha256, writeAll } from '../../support/streams.js';
 
 test('prints "fake cluster listening on URL" first, writes a usable kubeconfig, exits 0 on SIGTERM', async (t) => {
   const dir = await tempDir(t);
@@ -111,4 +115,43 @@ test('--idle-timeout-ms closes an idle port-forward connection as the kubelet do
   const bad = await kubemux(['fake-cluster', '--idle-timeout-ms', 'soon']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--idle-timeout-ms must be a whole number of milliseconds/);
+});
+
+test('--flow-control: advertise (the default) announces SPDY windows, auto announces none, as a kubelet', async (t) => {
+  const echo = await startEchoServer();
+  t.after(() => echo.close());
+  const dir = await tempDir(t);
+  const configPath = join(dir, 'cluster.json');
+  writeFileSync(
+    configPath,
+    JSON.stringify({ namespaces: { default: { pods: [{ name: 'demo', containers: [{ name: 'app', ports: [{ containerPort: 8080 }] }], portMap: { '8080': `127.0.0.1:${echo.port}` } }] } } }),
+  );
+  for (const [args, windows] of [
+    [[], true],
+    [['--flow-control', 'advertise'], true],
+    [['--flow-control', 'auto'], false],
+  ] as const) {
+    const kubeconfigPath = join(dir, `kubeconfig-${args.join('-') || 'default'}`);
+    const cluster = startKubemux(['fake-cluster', '--config', configPath, '--kubeconfig-out', kubeconfigPath, ...args]);
+    t.after(() => cluster.stop('SIGKILL'));
+    await cluster.line(/^kubeconfig written to /, 20_000);
+    const kube = await fromKubeConfig({ kubeconfigPath });
+    const connection = await dialProtocol({ ...kube.target, path: portForwardPath('default', 'demo') }, 'spdy');
+    const pair = await connection.openPortStreams(8080);
+    // Data both ways: by then the server's SETTINGS, if any, has arrived.
+    const payload = randomBytes(64 * 1024);
+    const [echoed] = await Promise.all([readBytes(pair.data, payload.length), writeAll(pair.data, payload)]);
+    assert.equal(sha256(echoed), sha256(payload));
+    assert.equal(connection.stats.session?.peerFlowControl, windows, `fake-cluster ${args.join(' ')}`);
+    pair.data.destroy();
+    connection.destroy();
+    const result = await cluster.stop('SIGTERM');
+    assert.equal(result.code, 0);
+  }
+});
+
+test('--flow-control with another value is a usage error with exit code 2', async () => {
+  const result = await kubemux(['fake-cluster', '--flow-control', 'off']);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /--flow-control must be advertise or auto, got "off"/);
 });

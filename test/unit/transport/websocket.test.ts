@@ -31,6 +31,7 @@ import {
   type UpgradeConnectionOptions,
   type UpgradedWebSocket,
 } from '../../../src/transport/websocket/index.js';
+import { MAX_TUNNEL_MESSAGE_BYTES } from '../../../src/transport/websocket/byte-stream.js';
 import { PortPrefixStripper, SPDY_TUNNEL_SUBPROTOCOL, V4_CHANNEL_SUBPROTOCOL, encodeChannelMessage } from '../../../src/ws/index.js';
 import { duplexPair } from '../../support/duplex-pair.js';
 import { nextEvent, randomBytes, readAll, sha256 } from '../../support/streams.js';
@@ -739,6 +740,24 @@ describe('WebSocketByteStream', () => {
     const received = await collect(client, data.length);
     await writing;
     assert.equal(sha256(received), sha256(data));
+  });
+
+  test('writes gathered into one writev become messages of at most 1 MiB: a 20 MiB burst is not refused with 1009', BOUNDED, async (t) => {
+    // The server's default limit is 16 MiB a message: one message per writev would break it.
+    const pair = await connectedPair(t);
+    const client = byteStream(t, pair.client);
+    const server = byteStream(t, pair.server);
+    const sizes: number[] = [];
+    pair.server.on('message', (data: Buffer) => sizes.push(data.length));
+    const data = randomBytes(20 * MiB);
+    const arrived = collect(server, data.length);
+    client.cork();
+    for (let offset = 0; offset < data.length; offset += 64 * 1024) client.write(data.subarray(offset, offset + 64 * 1024));
+    client.uncork();
+    assert.equal(sha256(await arrived), sha256(data));
+    assert.ok(sizes.length >= 20, `${sizes.length} messages`);
+    assert.ok(Math.max(...sizes) <= MAX_TUNNEL_MESSAGE_BYTES, `largest message ${Math.max(...sizes)} bytes`);
+    assert.equal(pair.server.state, 'open');
   });
 
   test('a SpdySession pair runs over the tunnel: 4 MiB each way on one stream, hash-checked', BOUNDED, async (t) => {
