@@ -66,7 +66,11 @@ export interface PortForwardEndpointOptions {
    * WebSocket is then closed with 1000. 0 disables it. Default 14,400,000 (4 h).
    */
   readonly idleTimeoutMs?: number;
-  /** Options for the server-side SPDY sessions (role is always 'server'; the idle timeout is `idleTimeoutMs` above). */
+  /**
+   * Options for the server-side SPDY sessions (role is always 'server'; the idle timeout is
+   * `idleTimeoutMs` above). Unless given here, `maxConcurrentStreams` and `maxSessionHeaderBytes`
+   * are the endpoint's (see {@link ENDPOINT_DEFAULTS}), not the session's.
+   */
   readonly session?: Omit<SpdySessionOptions, 'role' | 'idleTimeoutMs'>;
 }
 
@@ -74,6 +78,17 @@ export interface PortForwardEndpointOptions {
 export const ENDPOINT_DEFAULTS = Object.freeze({
   pairingTimeoutMs: 30_000,
   idleTimeoutMs: 4 * 60 * 60 * 1000,
+  /**
+   * Streams per upgraded connection. The kubelet and the container runtimes (Go's spdystream) have
+   * no limit, and kubectl sends every local connection of a forward over one connection, so a
+   * load test of thousands of connections through kubectl must not be refused here as it would
+   * not be by a cluster. 65,536 streams (32,768 pairs) is far above that and still a bound: what
+   * protects the endpoint is the memory budget (about 1.2 KB of heap per open stream, headers
+   * within `maxSessionHeaderBytes`, unread data within the session's receive buffers).
+   */
+  maxConcurrentStreams: 65_536,
+  /** Decoded headers of a connection's open streams, bytes: about 74,000 Kubernetes streams (~450 bytes each). */
+  maxSessionHeaderBytes: 32 * 1024 * 1024,
 });
 
 /** One upgraded connection the endpoint serves. */
@@ -120,7 +135,13 @@ export class PortForwardEndpoint {
     this.#dial = options.dial ?? dialTcp;
     this.#pairingTimeoutMs = msOption('pairingTimeoutMs', options.pairingTimeoutMs ?? ENDPOINT_DEFAULTS.pairingTimeoutMs, 1);
     this.#idleTimeoutMs = msOption('idleTimeoutMs', options.idleTimeoutMs ?? ENDPOINT_DEFAULTS.idleTimeoutMs, 0);
-    this.#sessionOptions = { ...options.session, idleTimeoutMs: this.#idleTimeoutMs, role: 'server' };
+    this.#sessionOptions = {
+      maxConcurrentStreams: ENDPOINT_DEFAULTS.maxConcurrentStreams,
+      maxSessionHeaderBytes: ENDPOINT_DEFAULTS.maxSessionHeaderBytes,
+      ...options.session,
+      idleTimeoutMs: this.#idleTimeoutMs,
+      role: 'server',
+    };
     resolveSessionOptions(this.#sessionOptions);
   }
 
