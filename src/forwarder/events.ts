@@ -6,6 +6,7 @@
  * `connectionFailed`; `connectionOpened` comes before it when its pair opened.
  */
 import type { KubemuxError } from '../errors.js';
+import type { Replacement, ResilientConnectionStats, StateChange } from '../resilience/events.js';
 import type { SkippedListener } from './listen.js';
 
 export type { SkippedListener } from './listen.js';
@@ -112,6 +113,10 @@ export interface PortForwarderEvents {
   acceptError: (info: AcceptErrorInfo) => void;
   /** {@link PortForwarder.close} has completed: nothing is listening or running. Emitted once. */
   close: () => void;
+  /** The ResilientConnection's state changed (its 'state' event, passed through; only with one). */
+  state: (change: StateChange) => void;
+  /** The ResilientConnection replaced its connection (its 'replaced' event, passed through; only with one). */
+  replaced: (replacement: Replacement) => void;
 }
 
 /** Counters of a {@link PortForwarder}; a snapshot. */
@@ -134,4 +139,6 @@ export interface PortForwarderStats {
   readonly bytesToPod: number;
   /** Bytes copied from the pod to local clients, open connections included. */
   readonly bytesFromPod: number;
+  /** With a ResilientConnection as opener: its stats (state, RTT, replacements, upgraded connections, ...). */
+  readonly connection?: ResilientConnectionStats;
 }

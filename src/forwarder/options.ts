@@ -1,8 +1,10 @@
 /** Options of a {@link PortForwarder}, their defaults and their validation. */
 import { ErrorCode, KubemuxError } from '../errors.js';
+import type { ResilientConnection } from '../resilience/resilient-connection.js';
 import type { PortStreamOpener } from '../transport/port-forward-connection.js';
 import { DEFAULT_LISTEN_ADDRESSES, parseListenAddresses, type ListenAddress } from './listen-address.js';
 import { parsePortSpecs, type ParsedPortSpec, type PortSpec } from './port-spec.js';
+import { targetOpener, type ForwardTargetOptions } from './target-opener.js';
 
 /**
  * Maps a remote port as given (a number, or a port name) to the pod port to open pairs on: a
@@ -11,13 +13,8 @@ import { parsePortSpecs, type ParsedPortSpec, type PortSpec } from './port-spec.
  */
 export type ResolvePort = (remote: number | string, signal: AbortSignal) => Promise<number>;
 
-/** Options of {@link PortForwarder} and {@link forward}. */
-export interface PortForwarderOptions {
-  /**
-   * What opens a pair per local connection: a PortForwardConnection, or the resilience layer's
-   * connection. The caller owns it: the forwarder never closes it (close it after the forwarder).
-   */
-  readonly opener: PortStreamOpener;
+/** What every forward takes, whatever opens its pairs. */
+export interface ForwarderCommonOptions {
   /** The ports to forward, at least one: `"8080"`, `"9000:80"`, `":80"`, `"0:80"`, `"http"`, or `{ local?, remote }`. */
   readonly ports: readonly PortSpec[];
   /**
@@ -34,6 +31,28 @@ export interface PortForwarderOptions {
   /** Deadline for each local connection's pair to open, ms (`timeoutMs` of openPortStreams). Default 5,000. */
   readonly openTimeoutMs?: number;
 }
+
+/** A forward over pairs from an opener of your own. */
+export interface OpenerForwarderOptions extends ForwarderCommonOptions {
+  /**
+   * What opens a pair per local connection: a ResilientConnection, or a PortForwardConnection
+   * (which does not heal). The caller owns it: the forwarder never closes it (close it after the
+   * forwarder).
+   */
+  readonly opener: PortStreamOpener;
+}
+
+/**
+ * A forward to a Kubernetes target: the forwarder builds a ResilientConnection that resolves the
+ * target again before every dial, uses kubectl's port resolution for it (named ports, service
+ * ports to target ports) unless `resolvePort` is given, and closes the connection when it closes.
+ */
+export interface TargetForwarderOptions extends ForwarderCommonOptions, ForwardTargetOptions {
+  readonly opener?: undefined;
+}
+
+/** Options of {@link PortForwarder} and {@link forward}: an `opener`, or a `cluster` and a `target`. */
+export type PortForwarderOptions = OpenerForwarderOptions | TargetForwarderOptions;
 
 /** Defaults of {@link PortForwarderOptions}. */
 export const FORWARDER_DEFAULTS = Object.freeze({
@@ -55,6 +74,8 @@ export interface CloseForwarderOptions {
 /** Validated options. @internal */
 export interface ResolvedForwarderOptions {
   readonly opener: PortStreamOpener;
+  /** The connection the forwarder built for a target, and closes. */
+  readonly owned: ResilientConnection | undefined;
   readonly ports: readonly ParsedPortSpec[];
   readonly addresses: readonly ListenAddress[];
   readonly resolvePort: ResolvePort | undefined;
@@ -75,23 +96,30 @@ export function checkMs(name: string, value: number, min: number): number {
 
 /** Applies defaults and validates; throws ERR_INVALID_ARGUMENT (usage) naming the bad option. @internal */
 export function resolveForwarderOptions(options: PortForwarderOptions): ResolvedForwarderOptions {
-  if (typeof options !== 'object' || options === null) throw usage('options are required: { opener, ports }');
-  const opener = options.opener as PortStreamOpener | undefined;
-  if (typeof opener?.openPortStreams !== 'function') throw usage('opener must have openPortStreams(port, options) (a PortForwardConnection, or the resilience layer)');
+  if (typeof options !== 'object' || options === null) throw usage('options are required: { opener, ports } or { cluster, target, ports }');
+  const given = options.opener as PortStreamOpener | undefined;
+  const byTarget = given === undefined && (options as Partial<TargetForwarderOptions>).target !== undefined;
+  if (!byTarget && typeof given?.openPortStreams !== 'function') {
+    throw usage('opener must have openPortStreams(port, options) (a ResilientConnection or a PortForwardConnection), or give cluster and target instead');
+  }
   const ports = parsePortSpecs(options.ports);
-  const resolvePort = options.resolvePort;
+  let resolvePort = options.resolvePort;
   if (resolvePort !== undefined && typeof resolvePort !== 'function') throw usage('resolvePort must be a function');
-  if (resolvePort === undefined) {
+  if (resolvePort === undefined && !byTarget) {
     const named = ports.find((port) => typeof port.remote === 'string');
     if (named !== undefined) throw usage(`invalid port spec ${named.text}: the port name ${JSON.stringify(named.remote)} needs a resolvePort hook`);
   }
-  return {
-    opener,
-    ports,
-    addresses: parseListenAddresses(options.addresses ?? FORWARDER_DEFAULTS.addresses),
-    resolvePort,
-    openTimeoutMs: checkMs('openTimeoutMs', options.openTimeoutMs ?? FORWARDER_DEFAULTS.openTimeoutMs, 1),
-  };
+  const addresses = parseListenAddresses(options.addresses ?? FORWARDER_DEFAULTS.addresses);
+  const openTimeoutMs = checkMs('openTimeoutMs', options.openTimeoutMs ?? FORWARDER_DEFAULTS.openTimeoutMs, 1);
+  // Built last: every other option is valid by now, so a bad one leaves no connection behind.
+  let opener: PortStreamOpener;
+  let owned: ResilientConnection | undefined;
+  if (byTarget) {
+    const built = targetOpener(options as TargetForwarderOptions);
+    opener = owned = built.connection;
+    resolvePort ??= built.resolvePort;
+  } else opener = given!;
+  return { opener, owned, ports, addresses, resolvePort, openTimeoutMs };
 }
 
 /**

@@ -15,15 +15,18 @@
  * listening; it lasts until every connection has ended (mode 'finish', with an optional deadline)
  * or has been reset (mode 'abort').
  *
- * The opener is the caller's: the forwarder never closes it, and does not re-emit its events
- * (subscribe to {@link PortForwarder.opener} for a connection's 'draining' and 'close', or the
- * resilience layer's state). A plain connection that has died makes every new local connection
- * fail (ERR_SESSION_CLOSED) while the listeners stay up; close the forwarder on its 'close' to
- * behave like kubectl.
+ * An opener given by the caller is the caller's: the forwarder never closes it. One the forwarder
+ * built for a `target` is the forwarder's, closed when the forwarder closes. A ResilientConnection's
+ * 'state' and 'replaced' events are passed through, and its stats are part of {@link
+ * PortForwarder.stats}. A plain connection that has died makes every new local connection fail
+ * (ERR_SESSION_CLOSED) while the listeners stay up; close the forwarder on its 'close' to behave
+ * like kubectl.
  */
 import { EventEmitter } from 'eventemitter3';
 import net from 'node:net';
 import { ErrorCode, KubemuxError, abortError } from '../errors.js';
+import type { Replacement, StateChange } from '../resilience/events.js';
+import { ResilientConnection } from '../resilience/resilient-connection.js';
 import type { PortStreamOpener } from '../transport/port-forward-connection.js';
 import { resetStream, type SpliceDirection } from '../util/splice.js';
 import type { AcceptErrorInfo, ForwarderReady, ListenerInfo, PortForwarderEvents, PortForwarderStats, SkippedListener } from './events.js';
@@ -59,7 +62,7 @@ function noop(): void {}
 
 /** Local listeners forwarding each accepted connection over its own pair; see the file comment. */
 export class PortForwarder extends EventEmitter<PortForwarderEvents> {
-  /** What opens the pairs (as given in the options). The caller owns it. */
+  /** What opens the pairs: the options' `opener` (the caller's), or the ResilientConnection built for their `target` (the forwarder's). */
   readonly opener: PortStreamOpener;
   /**
    * Resolves once every port is bound, with the listeners (print "Forwarding from
@@ -87,6 +90,10 @@ export class PortForwarder extends EventEmitter<PortForwarderEvents> {
     super();
     this.#options = resolveForwarderOptions(options);
     this.opener = this.#options.opener;
+    if (this.opener instanceof ResilientConnection) {
+      this.opener.on('state', this.#onState);
+      this.opener.on('replaced', this.#onReplaced);
+    }
     const counts = this.#counts;
     this.#host = {
       opener: this.opener,
@@ -108,7 +115,9 @@ export class PortForwarder extends EventEmitter<PortForwarderEvents> {
   /** A snapshot of the counters. */
   stats(): PortForwarderStats {
     const { accepted, opened, closed, failed, acceptErrors, bytesToPod, bytesFromPod } = this.#counts;
+    const opener = this.opener;
     return {
+      ...(opener instanceof ResilientConnection ? { connection: opener.stats } : {}),
       listeners: this.#listeners.length,
       openConnections: this.#connections.size,
       accepted,
@@ -277,9 +286,22 @@ export class PortForwarder extends EventEmitter<PortForwarderEvents> {
     this.#onDrained = undefined;
     clearTimeout(this.#finishTimer);
     this.#finishTimer = undefined;
+    if (this.opener instanceof ResilientConnection) {
+      this.opener.off('state', this.#onState);
+      this.opener.off('replaced', this.#onReplaced);
+    }
+    await this.#options.owned?.close();
     this.#transition('closed');
     this.emit('close');
   }
+
+  readonly #onState = (change: StateChange): void => {
+    this.emit('state', change);
+  };
+
+  readonly #onReplaced = (replacement: Replacement): void => {
+    this.emit('replaced', replacement);
+  };
 
   #transition(to: ForwarderState): void {
     if (!TRANSITIONS[this.#state].includes(to)) throw new Error(`port forwarder: no transition ${this.#state} -> ${to}`);
