@@ -15,8 +15,9 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Duplex } from 'node:stream';
 import { ErrorCode, KubemuxError } from '../../errors.js';
 import { SpdySession, resolveSessionOptions, type SpdySessionOptions } from '../../session/index.js';
-import { acceptWebSocket, WebSocketByteStream } from '../../transport/websocket/index.js';
-import { MAX_PORTS, SPDY_TUNNEL_SUBPROTOCOL, V4_CHANNEL_SUBPROTOCOL } from '../../ws/index.js';
+import { WebSocketByteStream } from '../../transport/tunnel/byte-stream.js';
+import { acceptWebSocket } from '../../transport/websocket/index.js';
+import { MAX_PORTS, SPDY_TUNNEL_SUBPROTOCOL, V4_CHANNEL_SUBPROTOCOL } from '../../channel/index.js';
 import { parseRequestTarget } from '../request-target.js';
 import { FaultGate } from './fault-gate.js';
 import { dialTcp, type DialFunction } from './pod-dialer.js';

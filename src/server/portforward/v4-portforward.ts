@@ -11,7 +11,7 @@ import { Duplex } from 'node:stream';
 import type { WebSocketConnection } from '../../transport/websocket/index.js';
 import { IdleTimer } from '../../util/idle-timer.js';
 import { ReadableFeeder } from '../../util/readable-feeder.js';
-import { dataChannel, decodeChannelMessage, encodeChannelMessage, encodePortPrefix, errorChannel, isErrorChannel, portIndexOf } from '../../ws/index.js';
+import { dataChannel, decodeChannelMessage, encodeChannelMessage, encodePortPrefix, errorChannel, isErrorChannel, portIndexOf } from '../../channel/index.js';
 import { forwardToPod, type ForwardCounters } from './forward-to-pod.js';
 import type { DialFunction } from './pod-dialer.js';
 import type { PodTarget } from './types.js';

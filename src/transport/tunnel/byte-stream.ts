@@ -25,7 +25,7 @@
 import { Duplex } from 'node:stream';
 import { ErrorCode, KubemuxError } from '../../errors.js';
 import { ReadableFeeder } from '../../util/readable-feeder.js';
-import type { WebSocketConnection } from './connection.js';
+import type { WebSocketConnection } from '../websocket/connection.js';
 
 /** Options of {@link WebSocketByteStream}. */
 export interface WebSocketByteStreamOptions {

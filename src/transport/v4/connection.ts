@@ -34,10 +34,10 @@
 import { EventEmitter } from 'eventemitter3';
 import { randomBytes } from 'node:crypto';
 import { Duplex } from 'node:stream';
-import { ErrorCode, KubemuxError, abortError } from '../errors.js';
-import type { PingOptions } from '../session/index.js';
-import { PortPrefixStripper, V4_CHANNEL_SUBPROTOCOL, dataChannel, errorChannel } from '../ws/index.js';
-import { integerError, signalError } from './arguments.js';
+import { ErrorCode, KubemuxError, abortError } from '../../errors.js';
+import type { PingOptions } from '../../session/index.js';
+import { PortPrefixStripper, V4_CHANNEL_SUBPROTOCOL, dataChannel, errorChannel } from '../../channel/index.js';
+import { integerError, signalError } from '../api/arguments.js';
 import {
   ErrorTextCollector,
   openArgumentsError,
@@ -47,10 +47,10 @@ import {
   type PortForwardConnectionEvents,
   type PortForwardConnectionStats,
   type PortStreams,
-} from './port-forward-connection.js';
-import { requestUrl, targetError, type UpgradeTarget } from './request-target.js';
-import type { UpgradeConnectionOptions, WebSocketConnection } from './websocket/index.js';
-import { dialWebSocket } from './websocket-dial.js';
+} from '../port-forward-connection.js';
+import { requestUrl, targetError, type UpgradeTarget } from '../api/request-target.js';
+import type { UpgradeConnectionOptions, WebSocketConnection } from '../websocket/index.js';
+import { dialWebSocket } from '../websocket/dial.js';
 
 /** Options of {@link WebSocketV4Connection}. */
 export interface WebSocketV4Options {

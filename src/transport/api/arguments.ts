@@ -4,7 +4,7 @@
  * and what it got: a value of the wrong type is named by its type (`port must be an integer, got
  * string`), never printed, since an option object can sit next to credentials.
  */
-import { ErrorCode, KubemuxError } from '../errors.js';
+import { ErrorCode, KubemuxError } from '../../errors.js';
 
 /** The largest timer delay Node honours, ms (2^31-1; larger ones fire at once). */
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;

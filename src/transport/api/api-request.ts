@@ -10,7 +10,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import { ErrorCode, KubemuxError, abortError } from '../errors.js';
+import { ErrorCode, KubemuxError, abortError } from '../../errors.js';
 import { firstError, integerError, signalError, timeoutError } from './arguments.js';
 import { connectionFactory, type ConnectionFactory } from './connect.js';
 import { requestUrl, targetError, type ServerTarget } from './request-target.js';

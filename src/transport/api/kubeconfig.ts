@@ -21,7 +21,7 @@
 import { readFile } from 'node:fs/promises';
 import { inspect } from 'node:util';
 import type { ConnectionOptions } from 'node:tls';
-import { ErrorCode, KubemuxError, abortError } from '../errors.js';
+import { ErrorCode, KubemuxError, abortError } from '../../errors.js';
 import { apiGet, type ApiGetOptions, type ApiResponse } from './api-request.js';
 import { proxyFromEnvironment, type ProxyEnvironment } from './connect.js';
 import type { ServerTarget } from './request-target.js';
