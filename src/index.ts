@@ -18,7 +18,8 @@ export {
   type FlowControlMode,
   type StreamInitiator,
 } from './session/index.js';
-export { dialSpdy, checkSpdyUpgradeResponse, PORT_FORWARD_PROTOCOL, type SpdyDialOptions } from './transport/spdy/upgrade.js';
+export { dialSpdy, checkSpdyUpgradeResponse, type SpdyDialOptions } from './transport/spdy/upgrade.js';
+export { PORT_FORWARD_PROTOCOL } from './channel/index.js';
 export { portForwardPath, type UpgradeTarget } from './transport/api/request-target.js';
 export { fromKubeConfig, type FromKubeConfigOptions, type KubeConnection, type KubeConfigLike } from './transport/api/kubeconfig.js';
 export { apiGet, apiWatch, type ApiGetOptions, type ApiResponse, type ApiWatchOptions, type ApiWatchResult, type WatchEvent } from './transport/api/api-request.js';

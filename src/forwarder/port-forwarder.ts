@@ -25,6 +25,7 @@ import { EventEmitter } from 'eventemitter3';
 import net from 'node:net';
 import { ErrorCode, KubemuxError, abortError } from '../errors.js';
 import type { PortStreamOpener } from '../transport/port-forward-connection.js';
+import { noop } from '../util/noop.js';
 import { resetStream, type SpliceDirection } from '../util/splice.js';
 import type { AcceptErrorInfo, ForwarderReady, ListenerInfo, PortForwarderEvents, PortForwarderStats, SkippedListener } from './events.js';
 import { ForwardedConnection, type ConnectionEnd, type ConnectionHost } from './forwarded-connection.js';
@@ -54,8 +55,6 @@ interface ResolvedPort {
   readonly local: number;
   readonly remote: number;
 }
-
-function noop(): void {}
 
 /** Local listeners forwarding each accepted connection over its own pair; see the file comment. */
 export class PortForwarder extends EventEmitter<PortForwarderEvents> {

@@ -32,7 +32,7 @@ import {
 import type { UpgradeTarget } from './api/request-target.js';
 import { SpdyPortForwardConnection } from './spdy/port-forward.js';
 import { dialSpdy } from './spdy/upgrade.js';
-import { signalError } from './api/arguments.js';
+import { signalError } from '../util/validate.js';
 import { dialWebSocketTunnel, type WebSocketTunnelOptions } from './tunnel/dial.js';
 import { dialWebSocketV4, type WebSocketV4Options } from './v4/connection.js';
 

@@ -23,9 +23,9 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
   errors: { layers: [], packages: [] },
   // Small helpers several layers share (the byte splice, validation); below everything but errors.
   util: { layers: ['errors'], packages: ['node:stream', 'node:timers', 'node:perf_hooks'] },
-  spdy: { layers: ['errors'], packages: ['node:buffer', 'pako'] },
+  spdy: { layers: ['errors', 'util'], packages: ['node:buffer', 'pako'] },
   // The Kubernetes WebSocket channel codecs (subprotocol names, v4 channel messages); no I/O.
-  channel: { layers: ['errors'], packages: ['node:buffer'] },
+  channel: { layers: ['errors', 'util'], packages: ['node:buffer'] },
   session: { layers: ['errors', 'spdy', 'util'], packages: ['node:stream', 'node:perf_hooks', 'eventemitter3'] },
   transport: {
     layers: ['errors', 'spdy', 'channel', 'session', 'util'],

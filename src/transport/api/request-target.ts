@@ -4,7 +4,7 @@
  */
 import type { ConnectionOptions } from 'node:tls';
 import { ErrorCode, KubemuxError } from '../../errors.js';
-import { firstError, timeoutError } from './arguments.js';
+import { firstError, timeoutError } from '../../util/validate.js';
 
 /** Everything needed to send a port-forward upgrade request: server, path, auth headers, TLS, proxy, deadlines. */
 export interface UpgradeTarget {

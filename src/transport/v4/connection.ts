@@ -37,7 +37,7 @@ import { Duplex } from 'node:stream';
 import { ErrorCode, KubemuxError, abortError } from '../../errors.js';
 import type { PingOptions } from '../../session/index.js';
 import { PortPrefixStripper, V4_CHANNEL_SUBPROTOCOL, dataChannel, errorChannel } from '../../channel/index.js';
-import { integerError, signalError } from '../api/arguments.js';
+import { integerError, signalError } from '../../util/validate.js';
 import {
   ErrorTextCollector,
   openArgumentsError,
