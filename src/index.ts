@@ -40,7 +40,8 @@ export {
 } from './transport/port-forward-connection.js';
 export { SpdyPortForwardConnection, ERROR_STREAM_GRACE_MS } from './transport/spdy/port-forward.js';
 export { dialWebSocketTunnel, type WebSocketTunnelOptions, type WebSocketTunnelDialOptions } from './transport/tunnel/dial.js';
-export { WebSocketV4Connection, dialWebSocketV4, WEBSOCKET_V4_DEFAULTS, type WebSocketV4Options, type WebSocketV4DialOptions } from './transport/v4/connection.js';
+export { WebSocketV4Connection, dialWebSocketV4, type WebSocketV4DialOptions } from './transport/v4/connection.js';
+export { WEBSOCKET_V4_DEFAULTS, type WebSocketV4Options } from './transport/v4/options.js';
 export {
   dialPortForward,
   dialProtocol,

@@ -34,7 +34,8 @@ import { SpdyPortForwardConnection } from './spdy/port-forward.js';
 import { dialSpdy } from './spdy/upgrade.js';
 import { signalError } from '../util/validate.js';
 import { dialWebSocketTunnel, type WebSocketTunnelOptions } from './tunnel/dial.js';
-import { dialWebSocketV4, type WebSocketV4Options } from './v4/connection.js';
+import { dialWebSocketV4 } from './v4/connection.js';
+import type { WebSocketV4Options } from './v4/options.js';
 
 /** A protocol to force, or `'auto'` for kubectl's negotiation with the v4 last resort. */
 export type PortForwardProtocolChoice = 'auto' | PortForwardProtocol;

@@ -32,14 +32,12 @@
  *   that does not answer fails alone with ERR_PING_TIMEOUT (see pingPairs).
  */
 import { EventEmitter } from 'eventemitter3';
-import { randomBytes } from 'node:crypto';
-import { Duplex } from 'node:stream';
+import { V4_CHANNEL_SUBPROTOCOL } from '../../channel/index.js';
 import { ErrorCode, KubemuxError, abortError } from '../../errors.js';
 import type { PingOptions } from '../../session/index.js';
-import { PortPrefixStripper, V4_CHANNEL_SUBPROTOCOL, dataChannel, errorChannel } from '../../channel/index.js';
-import { integerError, signalError } from '../../util/validate.js';
+import { signalError, usage } from '../../util/validate.js';
+import { requestUrl, targetError, type UpgradeTarget } from '../api/request-target.js';
 import {
-  ErrorTextCollector,
   openArgumentsError,
   pingArgumentsError,
   type OpenPortStreamsOptions,
@@ -48,249 +46,15 @@ import {
   type PortForwardConnectionStats,
   type PortStreams,
 } from '../port-forward-connection.js';
-import { requestUrl, targetError, type UpgradeTarget } from '../api/request-target.js';
-import type { UpgradeConnectionOptions, WebSocketConnection } from '../websocket/index.js';
 import { dialWebSocket } from '../websocket/dial.js';
-
-/** Options of {@link WebSocketV4Connection}. */
-export interface WebSocketV4Options {
-  /** Options of each WebSocketConnection (payload limit, close deadline, masking). */
-  readonly connection?: UpgradeConnectionOptions;
-  /** Largest data payload sent in one message, bytes; longer writes are split. Default 64 KiB. */
-  readonly maxMessageBytes?: number;
-  /** Received data bytes a pair buffers before its WebSocket is paused. Default 256 KiB. */
-  readonly readableHighWaterMark?: number;
-  /** Bytes a pair's write() buffers before it returns false. Default 64 KiB. */
-  readonly writableHighWaterMark?: number;
-  /** Deadline of ping() when the caller gives none, ms. Default 30,000. */
-  readonly pingTimeoutMs?: number;
-}
-
-/** Defaults of {@link WebSocketV4Options}. */
-export const WEBSOCKET_V4_DEFAULTS = Object.freeze({
-  maxMessageBytes: 64 * 1024,
-  readableHighWaterMark: 256 * 1024,
-  writableHighWaterMark: 64 * 1024,
-  pingTimeoutMs: 30_000,
-});
-
-interface ResolvedV4Options {
-  readonly connection: UpgradeConnectionOptions | undefined;
-  readonly maxMessageBytes: number;
-  readonly readableHighWaterMark: number;
-  readonly writableHighWaterMark: number;
-  readonly pingTimeoutMs: number;
-}
-
-/** The one port of a pair's WebSocket is at index 0: data on channel 0, errors on channel 1. */
-const DATA_CHANNEL = dataChannel(0);
-const ERROR_CHANNEL = errorChannel(0);
-const DATA_CHANNEL_BYTE = Buffer.from([DATA_CHANNEL]);
+import type { WebSocketConnection } from '../websocket/index.js';
+import { V4DataStream } from './data-stream.js';
+import { resolveV4Options, type ResolvedV4Options, type WebSocketV4Options } from './options.js';
+import { pingPairs } from './ping.js';
+import { awaitPortPrefixes } from './port-prefixes.js';
 
 /** How long the port prefix may take after the 101 when the caller set no `timeoutMs`: the upgrade's default deadline, ms. */
 const DEFAULT_UPGRADE_TIMEOUT_MS = 30_000;
-
-/** RFC 6455 section 7.4.1 status codes. */
-const CLOSE_NORMAL = 1000;
-const CLOSE_PROTOCOL_ERROR = 1002;
-const CLOSE_UNSUPPORTED_DATA = 1003;
-/** "No status received": a close frame without a code, which is not an error either. */
-const CLOSE_NO_STATUS = 1005;
-const CLOSE_INTERNAL_ERROR = 1011;
-
-function usage(message: string): never {
-  throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', message);
-}
-
-function positiveInteger(name: string, value: number, max = 2 ** 30): number {
-  const bad = integerError(name, value, 1, max);
-  if (bad !== undefined) throw bad;
-  return value;
-}
-
-/** Close reasons must be valid UTF-8 of at most 123 bytes: ASCII and a hard cut guarantee both. */
-function closeReasonFor(error: Error): string {
-  return error.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 123);
-}
-
-type WriteCallback = (error?: Error | null) => void;
-
-function noop(): void {}
-
-interface PairCounters {
-  dataBytesSent: number;
-  dataBytesReceived: number;
-  pairErrors: number;
-}
-
-/**
- * The data side of one v4 pair: a byte Duplex over channel 0 of its own WebSocket, with the error
- * text of channel 1 in {@link errors}. See the file comment for its ends.
- * @internal Exposed to callers only as {@link PortStreams.data}.
- */
-class V4DataStream extends Duplex {
-  readonly connection: WebSocketConnection;
-  readonly port: number;
-  /** See {@link PortStreams.errors}; settles when the WebSocket closes. */
-  readonly errors: Promise<string>;
-  readonly #resolveErrors: (text: string) => void;
-  readonly #errorText = new ErrorTextCollector();
-  readonly #stripper: PortPrefixStripper;
-  readonly #maxMessageBytes: number;
-  readonly #counters: PairCounters;
-  #pendingWrite: WriteCallback | undefined;
-  #readableDone = false;
-  #failureCloseCode = CLOSE_INTERNAL_ERROR;
-  #prefixed = false;
-
-  readonly #onMessage = (message: Buffer, isBinary: boolean): void => {
-    if (this.destroyed || this.#readableDone) return;
-    if (!isBinary) {
-      this.#fail(new KubemuxError(ErrorCode.PROTOCOL, 'transport', 'a text message arrived on a v4.channel.k8s.io WebSocket, whose messages are binary'), CLOSE_UNSUPPORTED_DATA);
-      return;
-    }
-    if (message.length === 0) return;
-    let channel: number;
-    let payload: Buffer;
-    try {
-      ({ channel, payload } = this.#stripper.decode(message));
-    } catch (error) {
-      this.#fail(error as KubemuxError, CLOSE_PROTOCOL_ERROR);
-      return;
-    }
-    if (!this.#prefixed && this.#stripper.prefixReceived(DATA_CHANNEL) && this.#stripper.prefixReceived(ERROR_CHANNEL)) {
-      this.#prefixed = true;
-      this.emit('prefixed');
-    }
-    if (payload.length === 0) return;
-    if (channel === DATA_CHANNEL) {
-      this.#counters.dataBytesReceived += payload.length;
-      if (!this.push(payload)) this.connection.pause();
-    } else {
-      this.#errorText.add(payload);
-    }
-  };
-
-  readonly #onDrain = (): void => {
-    const callback = this.#pendingWrite;
-    this.#pendingWrite = undefined;
-    callback?.();
-  };
-
-  readonly #onClose = (code: number, reason: string, error?: KubemuxError): void => {
-    this.connection.off('message', this.#onMessage);
-    this.connection.off('drain', this.#onDrain);
-    const text = this.#errorText.text();
-    if (text !== '') this.#counters.pairErrors++;
-    this.#resolveErrors(text);
-    const pending = this.#pendingWrite;
-    this.#pendingWrite = undefined;
-    if (this.destroyed) return;
-    if ((code === CLOSE_NORMAL || code === CLOSE_NO_STATUS) && error === undefined) {
-      if (text !== '') {
-        this.destroy(new KubemuxError(ErrorCode.STREAM_RESET, 'stream', `the server ended the connection to port ${this.port} with an error: ${text}`));
-        return;
-      }
-      // The socket flushed what we had queued before it closed cleanly.
-      pending?.();
-      this.#readableDone = true;
-      this.push(null);
-      return;
-    }
-    this.destroy(
-      error ??
-        new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `the v4 WebSocket for port ${this.port} closed with status ${code}${reason === '' ? '' : ` (${reason})`}`, {
-          closeCode: code,
-        }),
-    );
-  };
-
-  constructor(connection: WebSocketConnection, port: number, options: ResolvedV4Options, counters: PairCounters) {
-    super({
-      // No half-close in v4: once the server has closed, nothing can be written either.
-      allowHalfOpen: false,
-      readableHighWaterMark: options.readableHighWaterMark,
-      writableHighWaterMark: options.writableHighWaterMark,
-    });
-    this.connection = connection;
-    this.port = port;
-    this.#stripper = new PortPrefixStripper([port]);
-    this.#maxMessageBytes = options.maxMessageBytes;
-    this.#counters = counters;
-    let resolveErrors!: (text: string) => void;
-    this.errors = new Promise<string>((resolve) => {
-      resolveErrors = resolve;
-    });
-    this.#resolveErrors = resolveErrors;
-    connection.on('message', this.#onMessage);
-    connection.on('drain', this.#onDrain);
-    connection.on('close', this.#onClose);
-    // Failures reach whoever listens; without a listener, a pair nobody watches (its connection
-    // destroyed, say) would crash the process with an unhandled 'error'. SpdySession does the same.
-    this.on('error', noop);
-  }
-
-  /**
-   * True once the runtime's port prefix has arrived on both channels ('prefixed' is emitted then):
-   * the runtime sends them as soon as it has taken the WebSocket, so a pair without them is a
-   * runtime that is stuck.
-   */
-  get prefixed(): boolean {
-    return this.#prefixed;
-  }
-
-  /** Which channels still owe their port prefix, for messages. */
-  missingPrefixes(): string {
-    const data = !this.#stripper.prefixReceived(DATA_CHANNEL);
-    const error = !this.#stripper.prefixReceived(ERROR_CHANNEL);
-    return data && error ? 'the data and error channels' : data ? 'the data channel' : 'the error channel';
-  }
-
-  override _read(): void {
-    this.connection.resume();
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: WriteCallback): void {
-    const connection = this.connection;
-    if (connection.state !== 'open') {
-      callback(new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `cannot write to port ${this.port}: its WebSocket is ${connection.state}`));
-      return;
-    }
-    let writable = true;
-    connection.cork();
-    for (let offset = 0; offset < chunk.length; offset += this.#maxMessageBytes) {
-      const piece = chunk.subarray(offset, offset + this.#maxMessageBytes);
-      // Channel byte and payload leave as one message (the server reads one frame as one message).
-      writable = connection.send([DATA_CHANNEL_BYTE, piece], { binary: true });
-      this.#counters.dataBytesSent += piece.length;
-    }
-    connection.uncork();
-    // A failed socket write surfaces as the connection's 'close', which destroys this stream.
-    if (writable) callback();
-    else this.#pendingWrite = callback;
-  }
-
-  override _final(callback: WriteCallback): void {
-    // v4 cannot say "no more data" without closing the whole WebSocket, which would also cut off
-    // the pod's reply: nothing is sent, and the WebSocket stays open for the readable side.
-    callback();
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#pendingWrite = undefined;
-    if (this.connection.state === 'open') {
-      // Closing the WebSocket is how a v4 client ends (or aborts) the pod connection.
-      if (error === null) this.connection.close(CLOSE_NORMAL);
-      else this.connection.close(this.#failureCloseCode, closeReasonFor(error));
-    }
-    callback(error);
-  }
-
-  #fail(error: KubemuxError, closeCode: number): void {
-    this.#failureCloseCode = closeCode;
-    this.destroy(error);
-  }
-}
 
 /** Adds `ports=P` to a path that may already carry a query. */
 function withPort(path: string, port: number): string {
@@ -326,15 +90,8 @@ export class WebSocketV4Connection extends EventEmitter<PortForwardConnectionEve
     if (scheme !== 'http:' && scheme !== 'https:') usage(`server URL must be http: or https:, got ${scheme}`);
     const badTarget = targetError(target);
     if (badTarget !== undefined) throw badTarget;
-    const d = WEBSOCKET_V4_DEFAULTS;
     this.target = target;
-    this.#options = {
-      connection: options.connection,
-      maxMessageBytes: positiveInteger('maxMessageBytes', options.maxMessageBytes ?? d.maxMessageBytes),
-      readableHighWaterMark: positiveInteger('readableHighWaterMark', options.readableHighWaterMark ?? d.readableHighWaterMark),
-      writableHighWaterMark: positiveInteger('writableHighWaterMark', options.writableHighWaterMark ?? d.writableHighWaterMark),
-      pingTimeoutMs: positiveInteger('pingTimeoutMs', options.pingTimeoutMs ?? d.pingTimeoutMs, 2 ** 31 - 1),
-    };
+    this.#options = resolveV4Options(options);
   }
 
   /** See {@link PortForwardConnection.acceptingStreams}. */
@@ -509,130 +266,6 @@ export class WebSocketV4Connection extends EventEmitter<PortForwardConnectionEve
     this.#state = 'closed';
     this.emit('close', undefined);
   }
-}
-
-/**
- * Waits for the runtime's port prefix on both channels of a fresh pair (see
- * {@link V4DataStream.prefixed}). On failure the pair is destroyed: a close frame goes out, then
- * the socket is destroyed at once, since a runtime that is stuck cannot be counted on to answer
- * the closing handshake. Fails with ERR_STREAM_OPEN_TIMEOUT after `ms` (`shownMs` is the deadline
- * as the caller set it, for the message), with the abort's reason (a KubemuxError), or with the
- * pair's own error when the WebSocket fails or closes first.
- */
-function awaitPortPrefixes(data: V4DataStream, ms: number, shownMs: number, signal: AbortSignal): Promise<void> {
-  if (data.prefixed) return Promise.resolve();
-  return new Promise<void>((resolve, reject) => {
-    const finish = (error?: KubemuxError): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      data.off('prefixed', onPrefixed);
-      data.off('close', onClose);
-      if (error === undefined) resolve();
-      else reject(error);
-    };
-    /** Gives up on a pair that is still open: close frame, then the socket at once. */
-    const giveUp = (error: KubemuxError): void => {
-      finish(error);
-      data.destroy(error);
-      data.connection.destroy();
-    };
-    const onPrefixed = (): void => finish();
-    const onAbort = (): void => giveUp(abortError(signal, 'stream', `opening the v4 pair for port ${data.port}`));
-    // The pair failed by itself (a wrong prefix: its closing handshake, bounded by the
-    // connection's closeTimeoutMs, is under way) or the server closed it.
-    const onClose = (): void => {
-      const failure = data.errored;
-      finish(
-        failure instanceof KubemuxError
-          ? failure
-          : new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `the v4 WebSocket for port ${data.port} closed before the runtime sent its port prefix`),
-      );
-    };
-    const timer = setTimeout(() => {
-      giveUp(
-        new KubemuxError(
-          ErrorCode.STREAM_OPEN_TIMEOUT,
-          'stream',
-          `the v4 pair for port ${data.port} was not ready within ${shownMs} ms: the runtime sent no port prefix on ${data.missingPrefixes()}`,
-        ),
-      );
-    }, ms);
-    timer.unref();
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    data.on('prefixed', onPrefixed);
-    data.on('close', onClose);
-  });
-}
-
-/**
- * Liveness per pair, for v4 has no connection to test as a whole: a WebSocket ping on each open
- * pair under one shared deadline. A pair whose WebSocket does not answer in time is dead; it fails
- * alone (`data` errors with ERR_PING_TIMEOUT, scope 'stream', so the forwarder resets its local
- * socket), and the others go on. Resolves with the slowest answer, ms; rejects with
- * ERR_PING_TIMEOUT when no pair answered, ERR_TRANSPORT_CLOSED when every WebSocket closed first,
- * ERR_ABORTED through `signal`.
- */
-function pingPairs(pairs: readonly V4DataStream[], timeoutMs: number, signal: AbortSignal | undefined): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    const token = randomBytes(8);
-    const started = performance.now();
-    const waiting = new Map<WebSocketConnection, V4DataStream>();
-    let slowest: number | undefined;
-    let timedOut = 0;
-    const listeners = new Map<WebSocketConnection, { pong: (data: Buffer) => void; close: () => void }>();
-    const stopListening = (connection: WebSocketConnection): void => {
-      const l = listeners.get(connection);
-      if (l === undefined) return;
-      connection.off('pong', l.pong);
-      connection.off('close', l.close);
-      listeners.delete(connection);
-    };
-    const finish = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      for (const connection of [...listeners.keys()]) stopListening(connection);
-      if (slowest !== undefined) resolve(slowest);
-      else if (timedOut > 0) reject(new KubemuxError(ErrorCode.PING_TIMEOUT, 'session', `no v4 WebSocket answered a ping within ${timeoutMs} ms`));
-      else reject(new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', 'every v4 WebSocket closed before answering the ping'));
-    };
-    const settledOne = (connection: WebSocketConnection): void => {
-      stopListening(connection);
-      waiting.delete(connection);
-      if (waiting.size === 0) finish();
-    };
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      for (const connection of [...listeners.keys()]) stopListening(connection);
-      reject(abortError(signal!, 'session', 'the ping'));
-    };
-    const timer = setTimeout(() => {
-      for (const [connection, data] of waiting) {
-        timedOut++;
-        stopListening(connection);
-        data.destroy(new KubemuxError(ErrorCode.PING_TIMEOUT, 'stream', `the v4 WebSocket for port ${data.port} did not answer a ping within ${timeoutMs} ms`));
-      }
-      waiting.clear();
-      finish();
-    }, timeoutMs);
-    timer.unref();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    for (const data of pairs) {
-      const connection = data.connection;
-      waiting.set(connection, data);
-      const pong = (payload: Buffer): void => {
-        if (!payload.equals(token)) return;
-        const rtt = performance.now() - started;
-        slowest = Math.max(slowest ?? 0, rtt);
-        settledOne(connection);
-      };
-      const close = (): void => settledOne(connection);
-      listeners.set(connection, { pong, close });
-      connection.on('pong', pong);
-      connection.on('close', close);
-      connection.ping(token);
-    }
-  });
 }
 
 /** Options of {@link dialWebSocketV4}: the connection's, and the dial's abort signal. */
