@@ -23,7 +23,7 @@
  * the socket at once.
  */
 import { ErrorCode, KubemuxError } from '../../errors.js';
-import { CLOSE_NORMAL, CLOSE_UNSUPPORTED_DATA, closedWithStatus } from '../websocket/close-codes.js';
+import { CLOSE_NORMAL, closedWithStatus } from '../websocket/close-codes.js';
 import type { WebSocketConnection } from '../websocket/connection.js';
 import { MessageDuplex, type WriteCallback } from '../websocket/message-duplex.js';
 
@@ -47,13 +47,7 @@ export const MAX_TUNNEL_MESSAGE_BYTES = 1024 * 1024;
 /** A byte Duplex over the binary messages of a {@link WebSocketConnection}. */
 export class WebSocketByteStream extends MessageDuplex {
   readonly #onMessage = (data: Buffer, isBinary: boolean): void => {
-    if (this.inputEnded) return;
-    if (!isBinary) {
-      this.failWith(new KubemuxError(ErrorCode.PROTOCOL, 'transport', 'a text message arrived in the SPDY tunnel; only binary messages carry its bytes'), CLOSE_UNSUPPORTED_DATA);
-      return;
-    }
-    if (data.length === 0) return;
-    this.deliver(data);
+    if (this.isData(data, isBinary, 'a text message arrived in the SPDY tunnel; only binary messages carry its bytes')) this.deliver(data);
   };
 
   readonly #onClosing = (code: number, reason: string, byPeer: boolean, error?: KubemuxError): void => {

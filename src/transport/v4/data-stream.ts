@@ -7,7 +7,7 @@ import { PortPrefixStripper, dataChannel, errorChannel } from '../../channel/ind
 import { ErrorCode, KubemuxError } from '../../errors.js';
 import { noop } from '../../util/noop.js';
 import { ErrorTextCollector } from '../port-forward-connection.js';
-import { CLOSE_NO_STATUS, CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA, closedWithStatus } from '../websocket/close-codes.js';
+import { CLOSE_NO_STATUS, CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, closedWithStatus } from '../websocket/close-codes.js';
 import type { WebSocketConnection } from '../websocket/index.js';
 import { MessageDuplex, type WriteCallback } from '../websocket/message-duplex.js';
 import type { ResolvedV4Options } from './options.js';
@@ -40,12 +40,7 @@ export class V4DataStream extends MessageDuplex {
   #prefixed = false;
 
   readonly #onMessage = (message: Buffer, isBinary: boolean): void => {
-    if (this.inputEnded) return;
-    if (!isBinary) {
-      this.failWith(new KubemuxError(ErrorCode.PROTOCOL, 'transport', 'a text message arrived on a v4.channel.k8s.io WebSocket, whose messages are binary'), CLOSE_UNSUPPORTED_DATA);
-      return;
-    }
-    if (message.length === 0) return;
+    if (!this.isData(message, isBinary, 'a text message arrived on a v4.channel.k8s.io WebSocket, whose messages are binary')) return;
     let channel: number;
     let payload: Buffer;
     try {

@@ -16,8 +16,9 @@
  * subclass's: each listens to the connection events it needs.
  */
 import { Duplex, type DuplexOptions } from 'node:stream';
+import { ErrorCode, KubemuxError } from '../../errors.js';
 import { ReadableFeeder } from '../../util/readable-feeder.js';
-import { CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, closeReasonFor } from './close-codes.js';
+import { CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, CLOSE_UNSUPPORTED_DATA, closeReasonFor } from './close-codes.js';
 import type { WebSocketConnection } from './connection.js';
 
 /** A Writable's write callback. */
@@ -51,6 +52,19 @@ export abstract class MessageDuplex extends Duplex {
     return this.#inputEnded || this.destroyed;
   }
 
+  /**
+   * True when `message` is data to read: the input is still open and it is a non-empty binary
+   * message. A text message fails the stream with ERR_PROTOCOL (`textError`) and close 1003.
+   */
+  protected isData(message: Buffer, isBinary: boolean, textError: string): boolean {
+    if (this.inputEnded) return false;
+    if (!isBinary) {
+      this.failWith(new KubemuxError(ErrorCode.PROTOCOL, 'transport', textError), CLOSE_UNSUPPORTED_DATA);
+      return false;
+    }
+    return message.length > 0;
+  }
+
   /** Hands received bytes to the reader; a full buffer pauses the input. */
   protected deliver(payload: Buffer): void {
     if (this.inputEnded) return;
@@ -81,13 +95,13 @@ export abstract class MessageDuplex extends Duplex {
   /**
    * Sends `messages` (each one binary message: a Buffer, or Buffers sent as one) corked, in one
    * socket write; `callback` runs now, or at the connection's 'drain' when the socket is over its
-   * mark. False, after calling back with {@link notWritable}, when the connection is not open.
+   * mark; with {@link notWritable} when the connection is not open.
    */
-  protected sendMessages(messages: ReadonlyArray<Buffer | readonly Buffer[]>, callback: WriteCallback): boolean {
+  protected sendMessages(messages: ReadonlyArray<Buffer | readonly Buffer[]>, callback: WriteCallback): void {
     const connection = this.connection;
     if (connection.state !== 'open') {
       callback(this.notWritable());
-      return false;
+      return;
     }
     let writable = true;
     connection.cork();
@@ -96,7 +110,6 @@ export abstract class MessageDuplex extends Duplex {
     // A failed socket write surfaces as the connection's 'close', which the subclass handles.
     if (writable) callback();
     else this.#pendingWrite = callback;
-    return true;
   }
 
   /**
