@@ -11,6 +11,7 @@ import type { V4DataStream } from './data-stream.js';
  * socket), and the others go on. Resolves with the slowest answer, ms; rejects with
  * ERR_PING_TIMEOUT when no pair answered, ERR_TRANSPORT_CLOSED when every WebSocket closed first,
  * ERR_ABORTED through `signal`.
+ * @internal
  */
 export function pingPairs(pairs: readonly V4DataStream[], timeoutMs: number, signal: AbortSignal | undefined): Promise<number> {
   return new Promise<number>((resolve, reject) => {

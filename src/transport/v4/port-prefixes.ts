@@ -12,6 +12,7 @@ import type { V4DataStream } from './data-stream.js';
  * the closing handshake. Fails with ERR_STREAM_OPEN_TIMEOUT after `ms` (`shownMs` is the deadline
  * as the caller set it, for the message), with the abort's reason (a KubemuxError), or with the
  * pair's own error when the WebSocket fails or closes first.
+ * @internal
  */
 export function awaitPortPrefixes(data: V4DataStream, ms: number, shownMs: number, signal: AbortSignal): Promise<void> {
   if (data.prefixed) return Promise.resolve();
