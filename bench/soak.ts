@@ -27,7 +27,7 @@ import { SpdySession } from '../src/session/index.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameEncoder, SettingsId, encodePing, encodeSettings, headerBlockFrom } from '../src/spdy/index.js';
 import { dialProtocol } from '../src/transport/dial.js';
 import type { PortForwardProtocol } from '../src/transport/port-forward-connection.js';
-import { portForwardPath } from '../src/transport/request-target.js';
+import { portForwardPath } from '../src/transport/api/request-target.js';
 import { duplexPair } from '../test/support/duplex-pair.js';
 import { chunkPlanArb, frameSequenceArb } from '../test/support/frame-arbitraries.js';
 import { legitForward, rawHttp, rawSpdyClient, repeat } from '../test/support/hostile.js';

@@ -5,5 +5,5 @@
  * no timers.
  */
 export * from './spdy/index.js';
-export * from './ws/index.js';
+export * from './channel/index.js';
 export { KubemuxError, ErrorCode, isKubemuxError, type ErrorScope, type KubemuxErrorDetails } from './errors.js';

@@ -18,12 +18,13 @@ export {
   type FlowControlMode,
   type StreamInitiator,
 } from './session/index.js';
-export { dialSpdy, checkSpdyUpgradeResponse, PORT_FORWARD_PROTOCOL, type SpdyDialOptions } from './transport/spdy-upgrade.js';
-export { portForwardPath, type UpgradeTarget } from './transport/request-target.js';
-export { fromKubeConfig, type FromKubeConfigOptions, type KubeConnection, type KubeConfigLike } from './transport/kubeconfig.js';
-export { apiGet, apiWatch, type ApiGetOptions, type ApiResponse, type ApiWatchOptions, type ApiWatchResult, type WatchEvent } from './transport/api-request.js';
-export { proxyFromEnvironment, type ProxyEnvironment } from './transport/connect.js';
-export { requestUrl, type ServerTarget } from './transport/request-target.js';
+export { dialSpdy, checkSpdyUpgradeResponse, type SpdyDialOptions } from './transport/spdy/upgrade.js';
+export { PORT_FORWARD_PROTOCOL } from './channel/index.js';
+export { portForwardPath, type UpgradeTarget } from './transport/api/request-target.js';
+export { fromKubeConfig, type FromKubeConfigOptions, type KubeConnection, type KubeConfigLike } from './transport/api/kubeconfig.js';
+export { apiGet, apiWatch, type ApiGetOptions, type ApiResponse, type ApiWatchOptions, type ApiWatchResult, type WatchEvent } from './transport/api/api-request.js';
+export { proxyFromEnvironment, type ProxyEnvironment } from './transport/api/connect.js';
+export { requestUrl, type ServerTarget } from './transport/api/request-target.js';
 export {
   PORT_FORWARD_PROTOCOLS,
   MAX_ERROR_TEXT_BYTES,
@@ -37,9 +38,10 @@ export {
   type PortStreamOpener,
   type OpenPortStreamsOptions,
 } from './transport/port-forward-connection.js';
-export { SpdyPortForwardConnection, ERROR_STREAM_GRACE_MS } from './transport/spdy-port-forward.js';
-export { dialWebSocketTunnel, type WebSocketTunnelOptions, type WebSocketTunnelDialOptions } from './transport/websocket-tunnel.js';
-export { WebSocketV4Connection, dialWebSocketV4, WEBSOCKET_V4_DEFAULTS, type WebSocketV4Options, type WebSocketV4DialOptions } from './transport/websocket-v4.js';
+export { SpdyPortForwardConnection, ERROR_STREAM_GRACE_MS } from './transport/spdy/port-forward.js';
+export { dialWebSocketTunnel, type WebSocketTunnelOptions, type WebSocketTunnelDialOptions } from './transport/tunnel/dial.js';
+export { WebSocketV4Connection, dialWebSocketV4, type WebSocketV4DialOptions } from './transport/v4/connection.js';
+export { WEBSOCKET_V4_DEFAULTS, type WebSocketV4Options } from './transport/v4/options.js';
 export {
   dialPortForward,
   dialProtocol,

@@ -1,6 +1,6 @@
 /** Options of a {@link PortForwarder}, their defaults and their validation. */
-import { ErrorCode, KubemuxError } from '../errors.js';
 import type { ResilientConnection } from '../resilience/resilient-connection.js';
+import { integerIn, MAX_TIMER_MS, usageError } from '../util/validate.js';
 import type { PortStreamOpener } from '../transport/port-forward-connection.js';
 import { DEFAULT_LISTEN_ADDRESSES, parseListenAddresses, type ListenAddress } from './listen-address.js';
 import { parsePortSpecs, type ParsedPortSpec, type PortSpec } from './port-spec.js';
@@ -82,35 +82,23 @@ export interface ResolvedForwarderOptions {
   readonly openTimeoutMs: number;
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function usage(message: string): KubemuxError {
-  return new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', message);
-}
-
-/** Checks a ms option: an integer in `min`..2^31-1. */
-export function checkMs(name: string, value: number, min: number): number {
-  if (!Number.isInteger(value) || value < min || value > MAX_TIMER_MS) throw usage(`${name} ${String(value)} is outside ${min}..${MAX_TIMER_MS}`);
-  return value;
-}
-
 /** Applies defaults and validates; throws ERR_INVALID_ARGUMENT (usage) naming the bad option. @internal */
 export function resolveForwarderOptions(options: PortForwarderOptions): ResolvedForwarderOptions {
-  if (typeof options !== 'object' || options === null) throw usage('options are required: { opener, ports } or { cluster, target, ports }');
+  if (typeof options !== 'object' || options === null) throw usageError('options are required: { opener, ports } or { cluster, target, ports }');
   const given = options.opener as PortStreamOpener | undefined;
   const byTarget = given === undefined && (options as Partial<TargetForwarderOptions>).target !== undefined;
   if (!byTarget && typeof given?.openPortStreams !== 'function') {
-    throw usage('opener must have openPortStreams(port, options) (a ResilientConnection or a PortForwardConnection), or give cluster and target instead');
+    throw usageError('opener must have openPortStreams(port, options) (a ResilientConnection or a PortForwardConnection), or give cluster and target instead');
   }
   const ports = parsePortSpecs(options.ports);
   let resolvePort = options.resolvePort;
-  if (resolvePort !== undefined && typeof resolvePort !== 'function') throw usage('resolvePort must be a function');
+  if (resolvePort !== undefined && typeof resolvePort !== 'function') throw usageError('resolvePort must be a function');
   if (resolvePort === undefined && !byTarget) {
     const named = ports.find((port) => typeof port.remote === 'string');
-    if (named !== undefined) throw usage(`invalid port spec ${named.text}: the port name ${JSON.stringify(named.remote)} needs a resolvePort hook`);
+    if (named !== undefined) throw usageError(`invalid port spec ${named.text}: the port name ${JSON.stringify(named.remote)} needs a resolvePort hook`);
   }
   const addresses = parseListenAddresses(options.addresses ?? FORWARDER_DEFAULTS.addresses);
-  const openTimeoutMs = checkMs('openTimeoutMs', options.openTimeoutMs ?? FORWARDER_DEFAULTS.openTimeoutMs, 1);
+  const openTimeoutMs = integerIn('openTimeoutMs', options.openTimeoutMs ?? FORWARDER_DEFAULTS.openTimeoutMs, 1, MAX_TIMER_MS);
   // Built last: every other option is valid by now, so a bad one leaves no connection behind.
   let opener: PortStreamOpener;
   let owned: ResilientConnection | undefined;
@@ -131,7 +119,7 @@ export function checkDistinctLocalPorts(ports: ReadonlyArray<{ readonly text: st
   for (const { text, local } of ports) {
     if (local === 0) continue;
     const earlier = seen.get(local);
-    if (earlier !== undefined) throw usage(`invalid port spec ${text}: local port ${local} is already used by ${earlier}`);
+    if (earlier !== undefined) throw usageError(`invalid port spec ${text}: local port ${local} is already used by ${earlier}`);
     seen.set(local, text);
   }
 }
@@ -139,8 +127,8 @@ export function checkDistinctLocalPorts(ports: ReadonlyArray<{ readonly text: st
 /** Validates close options; throws ERR_INVALID_ARGUMENT (usage). @internal */
 export function resolveCloseOptions(options: CloseForwarderOptions): { mode: 'finish' | 'abort'; timeoutMs: number | undefined } {
   const mode = options.mode ?? 'finish';
-  if (mode !== 'finish' && mode !== 'abort') throw usage(`close mode must be 'finish' or 'abort', got ${JSON.stringify(mode)}`);
-  const timeoutMs = options.timeoutMs === undefined ? undefined : checkMs('timeoutMs', options.timeoutMs, 0);
-  if (timeoutMs !== undefined && mode === 'abort') throw usage("timeoutMs applies to close mode 'finish' only");
+  if (mode !== 'finish' && mode !== 'abort') throw usageError(`close mode must be 'finish' or 'abort', got ${JSON.stringify(mode)}`);
+  const timeoutMs = options.timeoutMs === undefined ? undefined : integerIn('timeoutMs', options.timeoutMs, 0, MAX_TIMER_MS);
+  if (timeoutMs !== undefined && mode === 'abort') throw usageError("timeoutMs applies to close mode 'finish' only");
   return { mode, timeoutMs };
 }

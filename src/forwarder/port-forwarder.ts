@@ -28,6 +28,7 @@ import { ErrorCode, KubemuxError, abortError } from '../errors.js';
 import type { Replacement, StateChange } from '../resilience/events.js';
 import { ResilientConnection } from '../resilience/resilient-connection.js';
 import type { PortStreamOpener } from '../transport/port-forward-connection.js';
+import { noop } from '../util/noop.js';
 import { resetStream, type SpliceDirection } from '../util/splice.js';
 import type { AcceptErrorInfo, ForwarderReady, ListenerInfo, PortForwarderEvents, PortForwarderStats, SkippedListener } from './events.js';
 import { ForwardedConnection, type ConnectionEnd, type ConnectionHost } from './forwarded-connection.js';
@@ -57,8 +58,6 @@ interface ResolvedPort {
   readonly local: number;
   readonly remote: number;
 }
-
-function noop(): void {}
 
 /** Local listeners forwarding each accepted connection over its own pair; see the file comment. */
 export class PortForwarder extends EventEmitter<PortForwarderEvents> {

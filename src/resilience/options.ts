@@ -4,7 +4,7 @@
  */
 import type { PortForwardConnection } from '../transport/port-forward-connection.js';
 import type { PortForwardDialOptions, PortForwardProtocolChoice } from '../transport/dial.js';
-import type { UpgradeTarget } from '../transport/request-target.js';
+import type { UpgradeTarget } from '../transport/api/request-target.js';
 import { systemClock, type Clock, type RandomSource } from '../util/clock.js';
 import { integerIn, MAX_TIMER_MS, usage } from '../util/validate.js';
 

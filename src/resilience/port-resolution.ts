@@ -21,6 +21,7 @@
  * (usage). Messages are kubectl's, so that users find them when they search.
  */
 import { ErrorCode, KubemuxError } from '../errors.js';
+import { usageError } from '../util/validate.js';
 import type { PodPort, PodSummary, ServiceSummary } from './api-objects.js';
 
 /** Maps a REMOTE port (a number, a decimal string, or a port name) to the pod port to connect to. */
@@ -67,14 +68,14 @@ export function servicePortResolver(service: ServiceSummary, pod: PodSummary): P
  */
 function parseRemote(remote: number | string): number | string {
   if (typeof remote === 'string') {
-    if (remote === '') throw usage('remote port cannot be empty');
+    if (remote === '') throw usageError('remote port cannot be empty');
     if (!/^\d+$/.test(remote)) return remote;
   } else if (typeof remote !== 'number') {
-    throw usage(`a remote port is a number or a port name, got ${typeof remote}`);
+    throw usageError(`a remote port is a number or a port name, got ${typeof remote}`);
   }
   const port = Number(remote);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw usage(`remote port ${String(remote)} is outside 1..65535`);
-  if (port === 0) throw usage('remote port must be > 0');
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw usageError(`remote port ${String(remote)} is outside 1..65535`);
+  if (port === 0) throw usageError('remote port must be > 0');
   return port;
 }
 
@@ -93,13 +94,10 @@ function udpOnlyPorts(ports: readonly { port: number; protocol: string }[]): Set
 }
 
 function udpError(remote: number | string): KubemuxError {
-  return usage(`UDP protocol is not supported for ${String(remote)}`);
+  return usageError(`UDP protocol is not supported for ${String(remote)}`);
 }
 
 function notFound(message: string): KubemuxError {
   return new KubemuxError(ErrorCode.TARGET_NOT_FOUND, 'stream', message);
 }
 
-function usage(message: string): KubemuxError {
-  return new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', message);
-}

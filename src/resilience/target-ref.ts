@@ -9,7 +9,7 @@
  * can select a pod from (replica sets, stateful sets, daemon sets, jobs, replication controllers)
  * are recognised and refused with a clear usage error rather than "unknown type".
  */
-import { ErrorCode, KubemuxError } from '../errors.js';
+import { usageError } from '../util/validate.js';
 
 /** The kinds of object kubemux forwards to. */
 export type TargetKind = 'pod' | 'deployment' | 'service';
@@ -66,22 +66,22 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
  * (kubectl's other pod-owning types are named as not supported).
  */
 export function parseTargetRef(text: string): TargetRef {
-  if (typeof text !== 'string' || text === '') throw usage('a target is required: pod/NAME, NAME, deployment/NAME or service/NAME');
+  if (typeof text !== 'string' || text === '') throw usageError('a target is required: pod/NAME, NAME, deployment/NAME or service/NAME');
   const parts = text.split('/');
   if (parts.length > 2 || parts.some((part) => part === '')) {
     // kubectl's own wording for `pod/`, `/x`, `a/b/c`.
-    throw usage(`arguments in resource/name form must have a single resource and name: ${JSON.stringify(text)}`);
+    throw usageError(`arguments in resource/name form must have a single resource and name: ${JSON.stringify(text)}`);
   }
   const [typeText, name] = parts.length === 1 ? ['pod', parts[0]!] : [parts[0]!, parts[1]!];
   const type = typeText.toLowerCase();
   const kind = KIND_ALIASES[type];
   if (kind === undefined) {
     const plural = UNSUPPORTED_KINDS[type] ?? UNSUPPORTED_KINDS[type.replace(/\.(v1\.)?(apps|batch)$/, '')];
-    if (plural !== undefined) throw usage(`kubemux does not forward to ${plural} (${JSON.stringify(text)}); use pod/NAME, deployment/NAME or service/NAME`);
-    throw usage(`the server doesn't have a resource type ${JSON.stringify(typeText)} (kubemux forwards to pod/NAME, deployment/NAME and service/NAME)`);
+    if (plural !== undefined) throw usageError(`kubemux does not forward to ${plural} (${JSON.stringify(text)}); use pod/NAME, deployment/NAME or service/NAME`);
+    throw usageError(`the server doesn't have a resource type ${JSON.stringify(typeText)} (kubemux forwards to pod/NAME, deployment/NAME and service/NAME)`);
   }
   if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
-    throw usage(`${JSON.stringify(name)} is not a valid ${kind} name (lower-case letters, digits, '-' and '.', at most 253 characters)`);
+    throw usageError(`${JSON.stringify(name)} is not a valid ${kind} name (lower-case letters, digits, '-' and '.', at most 253 characters)`);
   }
   return { kind, name };
 }
@@ -91,6 +91,3 @@ export function formatTargetRef(ref: TargetRef): string {
   return `${ref.kind}/${ref.name}`;
 }
 
-function usage(message: string): KubemuxError {
-  return new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', message);
-}

@@ -37,8 +37,8 @@
  * {@link ResolvedTarget.resolvePort} (see port-resolution.ts).
  */
 import { abortError, ErrorCode, KubemuxError } from '../errors.js';
-import { apiGet, apiWatch, type ApiResponse, type ApiWatchResult } from '../transport/api-request.js';
-import { portForwardPath, type ServerTarget, type UpgradeTarget } from '../transport/request-target.js';
+import { apiGet, apiWatch, type ApiResponse, type ApiWatchResult } from '../transport/api/api-request.js';
+import { portForwardPath, type ServerTarget, type UpgradeTarget } from '../transport/api/request-target.js';
 import { deploymentSelector, podFromJson, podListFromJson, resourceVersionOf, selectorFromLabels, serviceFromJson, type PodList, type PodSummary } from './api-objects.js';
 import { choosePod } from './pod-selection.js';
 import { podPortResolver, servicePortResolver } from './port-resolution.js';

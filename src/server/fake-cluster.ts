@@ -14,6 +14,7 @@ import { isIP, type AddressInfo } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import { ErrorCode, KubemuxError } from '../errors.js';
+import { integerIn, MAX_TIMER_MS } from '../util/validate.js';
 import { generateCertificates } from './certificates.js';
 import { defaultClusterConfig, type ClusterConfig } from './cluster-config.js';
 import { ClusterState } from './cluster-state.js';
@@ -146,8 +147,8 @@ export class FakeCluster {
         `refusing to listen on ${host}: the fake cluster accepts any credentials, so it listens on loopback only unless allowNonLoopback is set`,
       );
     }
-    const headersTimeoutMs = timeoutOption('headersTimeoutMs', options.headersTimeoutMs ?? FAKE_CLUSTER_DEFAULTS.headersTimeoutMs);
-    const requestTimeoutMs = timeoutOption('requestTimeoutMs', options.requestTimeoutMs ?? FAKE_CLUSTER_DEFAULTS.requestTimeoutMs);
+    const headersTimeoutMs = integerIn('headersTimeoutMs', options.headersTimeoutMs ?? FAKE_CLUSTER_DEFAULTS.headersTimeoutMs, 1, MAX_TIMER_MS);
+    const requestTimeoutMs = integerIn('requestTimeoutMs', options.requestTimeoutMs ?? FAKE_CLUSTER_DEFAULTS.requestTimeoutMs, 1, MAX_TIMER_MS);
     const state = new ClusterState(options.config ?? defaultClusterConfig());
     const endpoint = options.endpoint ?? new PortForwardEndpoint(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs });
     // Node checks both deadlines every connectionsCheckingInterval (30 s by default, which would
@@ -457,13 +458,6 @@ export class FakeCluster {
 
 /** What the API server answers a request without valid credentials. */
 const UNAUTHORIZED: Extract<ApiReply, { type: 'json' }> = { type: 'json', status: 401, body: statusBody(401, 'Unauthorized', 'Unauthorized') };
-
-function timeoutOption(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1) {
-    throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `${name} ${String(value)} is outside 1..${2 ** 31 - 1}`);
-  }
-  return value;
-}
 
 function isUnspecified(host: string): boolean {
   return host === '0.0.0.0' || host === '::';

@@ -2,7 +2,7 @@
  * Session options: one object, units in the names, defaults frozen, every value validated at
  * construction so that a bad option fails at once with a usage error naming the bound.
  */
-import { ErrorCode, KubemuxError } from '../errors.js';
+import { integerIn, MAX_TIMER_MS, usage } from '../util/validate.js';
 import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HEADER_BLOCK_BYTES, DEFAULT_MAX_HEADER_VALUES, MAX_FRAME_PAYLOAD_BYTES, MAX_STREAM_ID } from '../spdy/index.js';
 
 /** Which side of the connection a session is. */
@@ -107,19 +107,10 @@ export const SESSION_DEFAULTS = Object.freeze({
   streamOpenTimeoutMs: 30_000,
 });
 
-function fail(message: string): never {
-  throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', message);
-}
-
-function integerIn(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) fail(`${name} ${String(value)} is outside ${min}..${max}`);
-  return value;
-}
-
 /** Applies defaults and validates; throws ERR_INVALID_ARGUMENT (usage) naming the bad option. */
 export function resolveSessionOptions(options: SpdySessionOptions): ResolvedSessionOptions {
   const role = options.role;
-  if (role !== 'client' && role !== 'server') fail(`role must be 'client' or 'server', got ${String(role)}`);
+  if (role !== 'client' && role !== 'server') usage(`role must be 'client' or 'server', got ${String(role)}`);
   const d = SESSION_DEFAULTS;
   const maxFrameBytes = integerIn('maxFrameBytes', options.maxFrameBytes ?? d.maxFrameBytes, 1024, MAX_FRAME_PAYLOAD_BYTES);
   const streamReceiveBufferBytes = integerIn(
@@ -129,10 +120,10 @@ export function resolveSessionOptions(options: SpdySessionOptions): ResolvedSess
     MAX_STREAM_ID,
   );
   const flowControl = options.flowControl ?? (role === 'server' ? 'advertise' : 'auto');
-  if (flowControl !== 'auto' && flowControl !== 'advertise') fail(`flowControl must be 'auto' or 'advertise', got ${String(flowControl)}`);
+  if (flowControl !== 'auto' && flowControl !== 'advertise') usage(`flowControl must be 'auto' or 'advertise', got ${String(flowControl)}`);
   const firstStreamId = integerIn('firstStreamId', options.firstStreamId ?? (role === 'client' ? 1 : 2), 1, MAX_STREAM_ID);
   if (firstStreamId % 2 !== (role === 'client' ? 1 : 0)) {
-    fail(`firstStreamId ${firstStreamId} must be ${role === 'client' ? 'odd for a client' : 'even for a server'}`);
+    usage(`firstStreamId ${firstStreamId} must be ${role === 'client' ? 'odd for a client' : 'even for a server'}`);
   }
   const maxConcurrentStreams = integerIn('maxConcurrentStreams', options.maxConcurrentStreams ?? d.maxConcurrentStreams, 1, 1 << 30);
   return {
@@ -148,7 +139,7 @@ export function resolveSessionOptions(options: SpdySessionOptions): ResolvedSess
       2 ** 40,
     ),
     maxQueuedReplyFrames: integerIn('maxQueuedReplyFrames', options.maxQueuedReplyFrames ?? d.maxQueuedReplyFrames, 1, 1 << 30),
-    idleTimeoutMs: integerIn('idleTimeoutMs', options.idleTimeoutMs ?? d.idleTimeoutMs, 0, 2 ** 31 - 1),
+    idleTimeoutMs: integerIn('idleTimeoutMs', options.idleTimeoutMs ?? d.idleTimeoutMs, 0, MAX_TIMER_MS),
     maxDataFrameBytes: integerIn('maxDataFrameBytes', options.maxDataFrameBytes ?? d.maxDataFrameBytes, 1, MAX_FRAME_PAYLOAD_BYTES),
     streamReceiveBufferBytes,
     sessionReceiveBufferBytes: integerIn(
@@ -157,9 +148,9 @@ export function resolveSessionOptions(options: SpdySessionOptions): ResolvedSess
       streamReceiveBufferBytes,
       MAX_STREAM_ID,
     ),
-    receiveStallTimeoutMs: integerIn('receiveStallTimeoutMs', options.receiveStallTimeoutMs ?? d.receiveStallTimeoutMs, 0, 2 ** 31 - 1),
-    pingTimeoutMs: integerIn('pingTimeoutMs', options.pingTimeoutMs ?? d.pingTimeoutMs, 1, 2 ** 31 - 1),
-    streamOpenTimeoutMs: integerIn('streamOpenTimeoutMs', options.streamOpenTimeoutMs ?? d.streamOpenTimeoutMs, 1, 2 ** 31 - 1),
+    receiveStallTimeoutMs: integerIn('receiveStallTimeoutMs', options.receiveStallTimeoutMs ?? d.receiveStallTimeoutMs, 0, MAX_TIMER_MS),
+    pingTimeoutMs: integerIn('pingTimeoutMs', options.pingTimeoutMs ?? d.pingTimeoutMs, 1, MAX_TIMER_MS),
+    streamOpenTimeoutMs: integerIn('streamOpenTimeoutMs', options.streamOpenTimeoutMs ?? d.streamOpenTimeoutMs, 1, MAX_TIMER_MS),
     flowControl,
     firstStreamId,
   };

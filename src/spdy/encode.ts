@@ -6,7 +6,7 @@
  * Header-bearing frames take their header block already compressed (compression is stateful,
  * see compression.ts); {@link FrameEncoder} pairs the two for a session.
  */
-import { ErrorCode, KubemuxError } from '../errors.js';
+import { usageError } from '../util/validate.js';
 import { HeaderCompressor } from './compression.js';
 import {
   ControlType,
@@ -31,28 +31,24 @@ import type {
 // Each check builds its message only when it fails: an eager template string cost more than the
 // rest of encoding a DATA frame header.
 
-function usage(message: string): KubemuxError {
-  return new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', message);
-}
-
 function checkUint(value: number, max: number, what: string): void {
-  if (!(Number.isInteger(value) && value >= 0 && value <= max)) throw usage(`${what} ${value} is outside 0..${max}`);
+  if (!(Number.isInteger(value) && value >= 0 && value <= max)) throw usageError(`${what} ${value} is outside 0..${max}`);
 }
 
 /** PING, GOAWAY and WINDOW_UPDATE define no flags, and spdystream fails its connection on any. */
 function checkNoFlags(flags: number, frameName: string): void {
-  if (flags !== 0) throw usage(`${frameName} flags must be 0 (spdystream rejects any), got ${flags}`);
+  if (flags !== 0) throw usageError(`${frameName} flags must be 0 (spdystream rejects any), got ${flags}`);
 }
 
 function checkStreamId(streamId: number, what = 'stream id'): void {
   if (!(Number.isInteger(streamId) && streamId >= 1 && streamId <= MAX_STREAM_ID)) {
-    throw usage(`${what} ${streamId} is outside 1..${MAX_STREAM_ID}`);
+    throw usageError(`${what} ${streamId} is outside 1..${MAX_STREAM_ID}`);
   }
 }
 
 function controlFrame(type: number, flags: number, payloadLength: number, version = SPDY_VERSION): Buffer {
   checkUint(flags, 0xff, 'flags');
-  if (payloadLength > MAX_FRAME_PAYLOAD_BYTES) throw usage(`payload of ${payloadLength} bytes exceeds the 24-bit length field`);
+  if (payloadLength > MAX_FRAME_PAYLOAD_BYTES) throw usageError(`payload of ${payloadLength} bytes exceeds the 24-bit length field`);
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadLength);
   frame.writeUInt16BE(0x8000 | version, 0);
   frame.writeUInt16BE(type, 2);
@@ -116,7 +112,7 @@ export function encodeRstStream(frame: RstStreamFrame): Buffer {
   checkStreamId(frame.streamId);
   // Go rejects status 0 on read.
   if (!(Number.isInteger(frame.status) && frame.status >= 1 && frame.status <= 0xffff_ffff)) {
-    throw usage(`RST_STREAM status ${frame.status} is outside 1..2^32-1`);
+    throw usageError(`RST_STREAM status ${frame.status} is outside 1..2^32-1`);
   }
   const out = controlFrame(ControlType.RST_STREAM, frame.flags, 8);
   out.writeUInt32BE(frame.streamId, 8);
@@ -143,7 +139,7 @@ export function encodeSettings(frame: SettingsFrame): Buffer {
 /** PING: a non-zero id, no flags. */
 export function encodePing(frame: PingFrame): Buffer {
   // Go rejects ping id 0 on read.
-  if (!(Number.isInteger(frame.id) && frame.id >= 1 && frame.id <= 0xffff_ffff)) throw usage(`PING id ${frame.id} is outside 1..2^32-1`);
+  if (!(Number.isInteger(frame.id) && frame.id >= 1 && frame.id <= 0xffff_ffff)) throw usageError(`PING id ${frame.id} is outside 1..2^32-1`);
   checkNoFlags(frame.flags, 'PING');
   const out = controlFrame(ControlType.PING, frame.flags, 4);
   out.writeUInt32BE(frame.id, 8);
@@ -165,7 +161,7 @@ export function encodeGoAway(frame: GoAwayFrame): Buffer {
 export function encodeWindowUpdate(frame: WindowUpdateFrame): Buffer {
   checkUint(frame.streamId, MAX_STREAM_ID, 'stream id');
   if (!(Number.isInteger(frame.deltaWindowSize) && frame.deltaWindowSize >= 1 && frame.deltaWindowSize <= MAX_STREAM_ID)) {
-    throw usage(`window delta ${frame.deltaWindowSize} is outside 1..${MAX_STREAM_ID}`);
+    throw usageError(`window delta ${frame.deltaWindowSize} is outside 1..${MAX_STREAM_ID}`);
   }
   checkNoFlags(frame.flags, 'WINDOW_UPDATE');
   const out = controlFrame(ControlType.WINDOW_UPDATE, frame.flags, 8);

@@ -9,13 +9,10 @@
  * never produce such a block when encoding.
  */
 import { ErrorCode, KubemuxError } from '../errors.js';
+import { usageError } from '../util/validate.js';
 import type { HeaderBlock } from './frames.js';
 
 const VALUE_SEPARATOR = '\0';
-
-function usage(message: string): KubemuxError {
-  return new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', message);
-}
 
 function malformed(message: string): KubemuxError {
   return new KubemuxError(ErrorCode.HEADER_BLOCK, 'session', `malformed header block: ${message}`);
@@ -41,12 +38,12 @@ export function encodeHeaderBlock(headers: HeaderBlock): Buffer {
   count.writeUInt32BE(headers.size);
   parts.push(count);
   for (const [name, values] of headers) {
-    if (name.length === 0) throw usage('header name is empty');
-    if (!SENDABLE_NAME.test(name)) throw usage(`header name "${name}" is not a lower-case token (a-z, 0-9, :!#$%&'*+-.^_\`|~)`);
-    if (REFUSED_BY_GO.has(name)) throw usage(`header name "${name}" is connection-specific; spdystream would drop the connection`);
-    if (values.length === 0) throw usage(`header "${name}" has no value`);
+    if (name.length === 0) throw usageError('header name is empty');
+    if (!SENDABLE_NAME.test(name)) throw usageError(`header name "${name}" is not a lower-case token (a-z, 0-9, :!#$%&'*+-.^_\`|~)`);
+    if (REFUSED_BY_GO.has(name)) throw usageError(`header name "${name}" is connection-specific; spdystream would drop the connection`);
+    if (values.length === 0) throw usageError(`header "${name}" has no value`);
     for (const value of values) {
-      if (value.includes(VALUE_SEPARATOR)) throw usage(`a value of header "${name}" contains NUL`);
+      if (value.includes(VALUE_SEPARATOR)) throw usageError(`a value of header "${name}" contains NUL`);
     }
     const nameBytes = Buffer.from(name, 'utf8');
     const valueBytes = Buffer.from(values.join(VALUE_SEPARATOR), 'utf8');

@@ -29,12 +29,13 @@ import {
   type PortForwardConnection,
   type PortForwardProtocol,
 } from './port-forward-connection.js';
-import type { UpgradeTarget } from './request-target.js';
-import { SpdyPortForwardConnection } from './spdy-port-forward.js';
-import { dialSpdy } from './spdy-upgrade.js';
-import { signalError } from './arguments.js';
-import { dialWebSocketTunnel, type WebSocketTunnelOptions } from './websocket-tunnel.js';
-import { dialWebSocketV4, type WebSocketV4Options } from './websocket-v4.js';
+import type { UpgradeTarget } from './api/request-target.js';
+import { SpdyPortForwardConnection } from './spdy/port-forward.js';
+import { dialSpdy } from './spdy/upgrade.js';
+import { signalError } from '../util/validate.js';
+import { dialWebSocketTunnel, type WebSocketTunnelOptions } from './tunnel/dial.js';
+import { dialWebSocketV4 } from './v4/connection.js';
+import type { WebSocketV4Options } from './v4/options.js';
 
 /** A protocol to force, or `'auto'` for kubectl's negotiation with the v4 last resort. */
 export type PortForwardProtocolChoice = 'auto' | PortForwardProtocol;

@@ -19,7 +19,7 @@ import type { EventEmitter } from 'eventemitter3';
 import type { Duplex } from 'node:stream';
 import { ErrorCode, KubemuxError } from '../errors.js';
 import type { DrainReason, PingOptions, SessionStats } from '../session/index.js';
-import { firstError, integerError, signalError, timeoutError } from './arguments.js';
+import { firstError, integerError, signalError, timeoutError } from '../util/validate.js';
 
 /** The wire protocol of a {@link PortForwardConnection}. */
 export type PortForwardProtocol = 'spdy' | 'websocket-tunnel' | 'websocket-v4';

@@ -15,7 +15,7 @@ import type {
   PortForwardProtocol,
   PortStreams,
 } from '../../src/transport/port-forward-connection.js';
-import type { UpgradeTarget } from '../../src/transport/request-target.js';
+import type { UpgradeTarget } from '../../src/transport/api/request-target.js';
 
 /**
  * - `healthy`: opens succeed and pings are answered at once;

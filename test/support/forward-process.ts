@@ -16,7 +16,7 @@ import { PortForwarder } from '../../src/forwarder/index.js';
 import type { ListenerInfo } from '../../src/forwarder/index.js';
 import { dialProtocol } from '../../src/transport/dial.js';
 import type { PortForwardProtocol, PortStreamOpener } from '../../src/transport/port-forward-connection.js';
-import { portForwardPath } from '../../src/transport/request-target.js';
+import { portForwardPath } from '../../src/transport/api/request-target.js';
 import { within } from './deadlines.js';
 
 /** What the child is asked to forward. */

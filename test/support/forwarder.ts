@@ -6,7 +6,7 @@ import { PortForwarder } from '../../src/forwarder/index.js';
 import type { ForwarderReady, PortForwarderOptions } from '../../src/forwarder/index.js';
 import { dialProtocol } from '../../src/transport/dial.js';
 import type { PortForwardConnection, PortForwardProtocol } from '../../src/transport/port-forward-connection.js';
-import { portForwardPath } from '../../src/transport/request-target.js';
+import { portForwardPath } from '../../src/transport/api/request-target.js';
 import type { FakeCluster } from '../../src/server/fake-cluster.js';
 import { within } from './deadlines.js';
 

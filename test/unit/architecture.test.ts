@@ -23,11 +23,12 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
   errors: { layers: [], packages: [] },
   // Small helpers several layers share (the byte splice, validation); below everything but errors.
   util: { layers: ['errors'], packages: ['node:stream', 'node:timers', 'node:perf_hooks'] },
-  spdy: { layers: ['errors'], packages: ['node:buffer', 'pako'] },
-  ws: { layers: ['errors'], packages: ['node:buffer'] },
+  spdy: { layers: ['errors', 'util'], packages: ['node:buffer', 'pako'] },
+  // The Kubernetes WebSocket channel codecs (subprotocol names, v4 channel messages); no I/O.
+  channel: { layers: ['errors', 'util'], packages: ['node:buffer'] },
   session: { layers: ['errors', 'spdy', 'util'], packages: ['node:stream', 'node:perf_hooks', 'eventemitter3'] },
   transport: {
-    layers: ['errors', 'spdy', 'ws', 'session', 'util'],
+    layers: ['errors', 'spdy', 'channel', 'session', 'util'],
     packages: ['node:stream', 'node:net', 'node:tls', 'node:http', 'node:https', 'node:crypto', 'node:buffer', 'node:fs', 'node:fs/promises', 'node:path', 'node:os', 'node:util', 'node:url', 'node:events', 'node:timers', 'node:dns', 'ws', 'eventemitter3', '@kubernetes/client-node'],
   },
   // Keeps a live connection per target: liveness, replacement, re-dialing, target resolution.
@@ -41,11 +42,11 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
     packages: ['node:stream', 'node:net', 'node:timers', 'node:events', 'eventemitter3'],
   },
   server: {
-    layers: ['errors', 'spdy', 'ws', 'session', 'transport', 'util'],
+    layers: ['errors', 'spdy', 'channel', 'session', 'transport', 'util'],
     packages: ['node:stream', 'node:net', 'node:tls', 'node:http', 'node:https', 'node:crypto', 'node:buffer', 'node:fs', 'node:fs/promises', 'node:path', 'node:url', 'node:events', 'node:util', 'eventemitter3'],
   },
-  index: { layers: ['errors', 'session', 'transport', 'spdy', 'ws', 'util', 'resilience', 'forwarder'], packages: [] },
-  codec: { layers: ['errors', 'spdy', 'ws'], packages: [] },
+  index: { layers: ['errors', 'session', 'transport', 'spdy', 'channel', 'util', 'resilience', 'forwarder'], packages: [] },
+  codec: { layers: ['errors', 'spdy', 'channel'], packages: [] },
   testing: { layers: ['server'], packages: [] },
   cli: { layers: ['index', 'testing'], packages: ['node:fs', 'node:fs/promises', 'node:util', 'node:path', 'node:url', 'node:process', 'node:stream', 'node:child_process', 'node:http', 'node:net', 'node:os', 'node:events'] },
 };

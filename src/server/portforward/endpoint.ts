@@ -13,10 +13,11 @@
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ErrorCode, KubemuxError } from '../../errors.js';
 import { SpdySession, resolveSessionOptions, type SpdySessionOptions } from '../../session/index.js';
-import { acceptWebSocket, WebSocketByteStream } from '../../transport/websocket/index.js';
-import { MAX_PORTS, SPDY_TUNNEL_SUBPROTOCOL, V4_CHANNEL_SUBPROTOCOL } from '../../ws/index.js';
+import { WebSocketByteStream } from '../../transport/tunnel/byte-stream.js';
+import { acceptWebSocket } from '../../transport/websocket/index.js';
+import { MAX_PORTS, PORT_FORWARD_PROTOCOL, SPDY_TUNNEL_SUBPROTOCOL, V4_CHANNEL_SUBPROTOCOL } from '../../channel/index.js';
+import { integerIn, MAX_TIMER_MS, usage } from '../../util/validate.js';
 import { parseRequestTarget } from '../request-target.js';
 import { FaultGate } from './fault-gate.js';
 import { dialTcp, type DialFunction } from './pod-dialer.js';
@@ -48,9 +49,6 @@ export interface EndpointFaultParams {
 
 /** The largest `delay` the endpoint accepts, ms. */
 export const MAX_FAULT_DELAY_MS = 60_000;
-
-/** The only SPDY sub-protocol Kubernetes port-forward has. */
-const PORT_FORWARD_PROTOCOL = 'portforward.k8s.io';
 
 /** Options of {@link PortForwardEndpoint}. */
 export interface PortForwardEndpointOptions {
@@ -133,8 +131,8 @@ export class PortForwardEndpoint {
   /** Throws ERR_INVALID_ARGUMENT (usage) for a bad option, session options included (checked now, not at the first upgrade). */
   constructor(options: PortForwardEndpointOptions = {}) {
     this.#dial = options.dial ?? dialTcp;
-    this.#pairingTimeoutMs = msOption('pairingTimeoutMs', options.pairingTimeoutMs ?? ENDPOINT_DEFAULTS.pairingTimeoutMs, 1);
-    this.#idleTimeoutMs = msOption('idleTimeoutMs', options.idleTimeoutMs ?? ENDPOINT_DEFAULTS.idleTimeoutMs, 0);
+    this.#pairingTimeoutMs = integerIn('pairingTimeoutMs', options.pairingTimeoutMs ?? ENDPOINT_DEFAULTS.pairingTimeoutMs, 1, MAX_TIMER_MS);
+    this.#idleTimeoutMs = integerIn('idleTimeoutMs', options.idleTimeoutMs ?? ENDPOINT_DEFAULTS.idleTimeoutMs, 0, MAX_TIMER_MS);
     this.#sessionOptions = {
       maxConcurrentStreams: ENDPOINT_DEFAULTS.maxConcurrentStreams,
       maxSessionHeaderBytes: ENDPOINT_DEFAULTS.maxSessionHeaderBytes,
@@ -198,19 +196,13 @@ export class PortForwardEndpoint {
         this.#stalled = true;
         return;
       case 'refuse': {
-        const status = params.status ?? 503;
-        if (!Number.isInteger(status) || status < 400 || status > 599) {
-          throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `refuse status ${status} is outside 400..599`);
-        }
+        const status = integerIn('refuse status', params.status ?? 503, 400, 599);
         this.#refuseStatus = status;
         this.#refuseKeepAlive = params.keepAlive === true;
         return;
       }
       case 'delay': {
-        const ms = params.ms;
-        if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 1 || ms > MAX_FAULT_DELAY_MS) {
-          throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `delay ms ${String(ms)} is outside 1..${MAX_FAULT_DELAY_MS}`);
-        }
+        const ms = integerIn('delay ms', params.ms, 1, MAX_FAULT_DELAY_MS);
         this.#delayMs = ms;
         for (const connection of this.#connections) connection.gate.delay(ms);
         return;
@@ -232,7 +224,7 @@ export class PortForwardEndpoint {
         this.#stalledV4.clear();
         return;
       default:
-        throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `unknown fault "${String(action)}"; known: ${ENDPOINT_FAULTS.join(', ')}`);
+        usage(`unknown fault "${String(action)}"; known: ${ENDPOINT_FAULTS.join(', ')}`);
     }
   }
 
@@ -354,13 +346,6 @@ export class PortForwardEndpoint {
     this.#connections.add(connection);
     connection.gate.on('close', () => this.#connections.delete(connection));
   }
-}
-
-function msOption(name: string, value: number, min: number): number {
-  if (!Number.isInteger(value) || value < min || value > 2 ** 31 - 1) {
-    throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `${name} ${String(value)} is outside ${min}..${2 ** 31 - 1}`);
-  }
-  return value;
 }
 
 function headerText(value: string | string[] | undefined): string {

@@ -7,11 +7,12 @@
  * connection has ended the server closes the WebSocket (1000); when the client closes it, the
  * pod connections are closed.
  */
-import { Duplex } from 'node:stream';
+import { ErrorCode, KubemuxError } from '../../errors.js';
+import { CLOSE_NO_STATUS, CLOSE_NORMAL } from '../../transport/websocket/close-codes.js';
 import type { WebSocketConnection } from '../../transport/websocket/index.js';
+import { MessageDuplex, type WriteCallback } from '../../transport/websocket/message-duplex.js';
 import { IdleTimer } from '../../util/idle-timer.js';
-import { ReadableFeeder } from '../../util/readable-feeder.js';
-import { dataChannel, decodeChannelMessage, encodeChannelMessage, encodePortPrefix, errorChannel, isErrorChannel, portIndexOf } from '../../ws/index.js';
+import { dataChannel, decodeChannelMessage, encodeChannelMessage, encodePortPrefix, errorChannel, isErrorChannel, portIndexOf } from '../../channel/index.js';
 import { forwardToPod, type ForwardCounters } from './forward-to-pod.js';
 import type { DialFunction } from './pod-dialer.js';
 import type { PodTarget } from './types.js';
@@ -26,57 +27,64 @@ export interface V4PortForwardContext {
 }
 
 /**
- * One data channel as a Duplex, so the forwarding code is the same as for a SPDY data stream.
- * Its readable side ends when the WebSocket closes (the protocol has no other end signal).
+ * One data channel as a Duplex (a {@link MessageDuplex}), so the forwarding code is the same as
+ * for a SPDY data stream. The WebSocket carries every port of the request: the channels share its
+ * input (a full one pauses it for all) and leave closing it to {@link serveV4PortForward}. Its
+ * readable side ends when the WebSocket closes (the protocol has no other end signal).
  */
-class DataChannel extends Duplex {
-  readonly #connection: WebSocketConnection;
+class DataChannel extends MessageDuplex {
   readonly #channel: number;
   readonly #onFull: (full: boolean) => void;
   readonly #onSend: () => void;
-  // A client's messages can be tiny: a reader that is behind holds coalesced blocks instead.
-  readonly #feeder = new ReadableFeeder(this);
-  #podEnded = false;
 
   constructor(connection: WebSocketConnection, channel: number, onFull: (full: boolean) => void, onSend: () => void) {
-    super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024 });
-    this.#connection = connection;
+    super(connection, { allowHalfOpen: true, readableHighWaterMark: 256 * 1024 });
     this.#channel = channel;
     this.#onFull = onFull;
     this.#onSend = onSend;
   }
 
   /** Bytes the client sent on this channel. */
-  deliver(payload: Buffer): void {
-    if (this.readableEnded || this.destroyed || this.#podEnded) return;
-    if (!this.#feeder.push(payload)) this.#onFull(true);
+  receive(payload: Buffer): void {
+    this.deliver(payload);
   }
 
-  /** The client's side ended (the WebSocket closed): ends the readable side after what was delivered. */
-  endInput(): void {
-    if (this.readableEnded || this.destroyed || this.#podEnded) return;
-    this.#feeder.flush();
-    this.push(null);
+  /**
+   * The WebSocket closed: the client's side ends after what was delivered, and a write waiting
+   * for 'drain' completes (flushed when the close was clean, failed otherwise).
+   */
+  connectionClosed(code: number, error: KubemuxError | undefined): void {
+    this.endInput();
+    const clean = (code === CLOSE_NORMAL || code === CLOSE_NO_STATUS) && error === undefined;
+    this.settlePendingWrite(clean ? undefined : (error ?? this.notWritable()));
   }
 
   override _final(callback: (error?: Error | null) => void): void {
     // The pod ended its side. v4 has no half-close, so the client's side ends here too and the
     // forwarding is over (containerd likewise closes the pod connection at most 1 s after either
     // direction ends); without this the WebSocket would stay open until the client closed it.
-    this.#podEnded = true;
-    this.#feeder.flush();
-    this.push(null);
+    this.endInput();
     callback();
   }
 
-  override _read(): void {
-    this.#feeder.read();
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: WriteCallback): void {
+    this.#onSend();
+    this.sendMessages([encodeChannelMessage(this.#channel, chunk)], callback);
+  }
+
+  protected override pauseInput(): void {
+    this.#onFull(true);
+  }
+
+  protected override resumeInput(): void {
     this.#onFull(false);
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#onSend();
-    this.#connection.send(encodeChannelMessage(this.#channel, chunk), { binary: true }, (error) => callback(error ?? null));
+  /** The WebSocket carries the other ports too: serveV4PortForward closes it once every port has ended. */
+  protected override endConnection(): void {}
+
+  protected override notWritable(): Error {
+    return new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `cannot write to channel ${this.#channel}: the WebSocket is ${this.connection.state}`);
   }
 }
 
@@ -94,7 +102,7 @@ export function serveV4PortForward(connection: WebSocketConnection, ports: reado
   const idle =
     context.idleTimeoutMs > 0
       ? new IdleTimer(context.idleTimeoutMs, () => {
-          if (connection.state === 'open') connection.close(1000, 'idle timeout');
+          if (connection.state === 'open') connection.close(CLOSE_NORMAL, 'idle timeout');
         })
       : undefined;
   const touch = (): void => idle?.touch();
@@ -127,12 +135,12 @@ export function serveV4PortForward(connection: WebSocketConnection, ports: reado
     }
     // Clients must not write on error channels; what they send there is discarded.
     if (isErrorChannel(decoded.channel) || decoded.payload.length === 0) return;
-    channels[portIndexOf(decoded.channel)]?.deliver(decoded.payload);
+    channels[portIndexOf(decoded.channel)]?.receive(decoded.payload);
   });
 
-  connection.on('close', () => {
+  connection.on('close', (code, _reason, error) => {
     idle?.stop();
-    for (const channel of channels) channel.endInput();
+    for (const channel of channels) channel.connectionClosed(code, error);
   });
 
   for (const [index, port] of ports.entries()) {
@@ -150,7 +158,7 @@ export function serveV4PortForward(connection: WebSocketConnection, ports: reado
       },
     }).finally(() => {
       open--;
-      if (open === 0 && connection.state === 'open') connection.close(1000);
+      if (open === 0 && connection.state === 'open') connection.close(CLOSE_NORMAL);
     });
   }
 }

@@ -30,6 +30,8 @@ import { EventEmitter } from 'eventemitter3';
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { ErrorCode, KubemuxError } from '../../errors.js';
+import { noop } from '../../util/noop.js';
+import { integerIn, MAX_TIMER_MS, usage } from '../../util/validate.js';
 import { RECEIVER_ERROR_STATUS, Receiver, Sender, isSendableCloseCode, type FrameReceiver, type FrameSender } from './ws-codec.js';
 import { clientFrame, dataFrame } from './client-frame.js';
 import { UnmaskingReceiver } from './server-unmask.js';
@@ -125,20 +127,9 @@ export interface SendOptions {
 /** A send/ping callback: called once the socket has taken the frame, or with why it could not. */
 export type SendCallback = (error?: KubemuxError) => void;
 
-function usage(message: string): never {
-  throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', message);
-}
-
-function positiveInteger(name: string, value: number, max: number): number {
-  if (!Number.isInteger(value) || value < 1 || value > max) usage(`${name} ${String(value)} is outside 1..${max}`);
-  return value;
-}
-
 function zeroMask(mask: Buffer): void {
   mask.fill(0);
 }
-
-function noop(): void {}
 
 function transportError(message: string, cause?: unknown, closeCode = 1006): KubemuxError {
   return new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', message, cause === undefined ? { closeCode } : { closeCode, cause });
@@ -209,10 +200,10 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
     const role = options.role;
     if (role !== 'client' && role !== 'server') usage(`role must be 'client' or 'server', got ${String(role)}`);
     const d = WEBSOCKET_CONNECTION_DEFAULTS;
-    const maxPayloadBytes = positiveInteger('maxPayloadBytes', options.maxPayloadBytes ?? d.maxPayloadBytes, MAX_PAYLOAD_LIMIT);
-    const maxFragments = positiveInteger('maxFragments', options.maxFragments ?? d.maxFragments, MAX_PAYLOAD_LIMIT);
-    const maxBufferedChunks = positiveInteger('maxBufferedChunks', options.maxBufferedChunks ?? d.maxBufferedChunks, MAX_PAYLOAD_LIMIT);
-    this.#closeTimeoutMs = positiveInteger('closeTimeoutMs', options.closeTimeoutMs ?? d.closeTimeoutMs, 2 ** 31 - 1);
+    const maxPayloadBytes = integerIn('maxPayloadBytes', options.maxPayloadBytes ?? d.maxPayloadBytes, 1, MAX_PAYLOAD_LIMIT);
+    const maxFragments = integerIn('maxFragments', options.maxFragments ?? d.maxFragments, 1, MAX_PAYLOAD_LIMIT);
+    const maxBufferedChunks = integerIn('maxBufferedChunks', options.maxBufferedChunks ?? d.maxBufferedChunks, 1, MAX_PAYLOAD_LIMIT);
+    this.#closeTimeoutMs = integerIn('closeTimeoutMs', options.closeTimeoutMs ?? d.closeTimeoutMs, 1, MAX_TIMER_MS);
     const masking = options.clientMasking ?? d.clientMasking;
     if (masking !== 'random' && masking !== 'zero') usage(`clientMasking must be 'random' or 'zero', got ${String(masking)}`);
 

@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
 import { ErrorCode, KubemuxError } from '../../errors.js';
-import { formatSubprotocols, isValidSubprotocol, parseSubprotocols } from '../../ws/index.js';
+import { formatSubprotocols, isValidSubprotocol, parseSubprotocols } from '../../channel/index.js';
 
 /** The GUID RFC 6455 section 1.3 appends to Sec-WebSocket-Key before hashing. */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -82,7 +82,7 @@ function refuse(status: number, reason: string, headers: Record<string, string> 
 /**
  * Checks a client's opening handshake (RFC 6455 section 4.2.1): GET, HTTP/1.1 or later,
  * `Upgrade: websocket`, `Connection` containing `upgrade`, `Sec-WebSocket-Version: 13` and a
- * 16-byte base64 key. Subprotocols are parsed without the token rule (see src/ws/subprotocols.ts).
+ * 16-byte base64 key. Subprotocols are parsed without the token rule (see src/channel/subprotocols.ts).
  * Never throws; a bad request yields the status to answer with (405, 400, or 426 with
  * `Sec-WebSocket-Version: 13`).
  */

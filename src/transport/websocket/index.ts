@@ -1,4 +1,4 @@
-/** WebSocket transport: our own RFC 6455 handshake, ws's frame codec, and the SPDY tunnel as a byte Duplex. */
+/** WebSocket transport: our own RFC 6455 handshake, ws's frame codec, the upgrade on both sides. */
 export {
   WEBSOCKET_GUID,
   WEBSOCKET_VERSION,
@@ -30,7 +30,6 @@ export {
   type SendOptions,
   type SendCallback,
 } from './connection.js';
-export { WebSocketByteStream, type WebSocketByteStreamOptions } from './byte-stream.js';
 export {
   acceptWebSocket,
   completeWebSocketUpgrade,

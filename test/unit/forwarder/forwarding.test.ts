@@ -1,7 +1,7 @@
 /**
  * The forwarder end to end, over each transport: local clients on real loopback sockets, the
  * fake cluster, and target servers standing in the pod (pod ports mapped to ephemeral local
- * ports through the cluster's portMap). v4 has no half-close (src/transport/websocket-v4.ts):
+ * ports through the cluster's portMap). v4 has no half-close (src/transport/v4/):
  * where that changes what a client sees, the documented alternative is checked.
  */
 import assert from 'node:assert/strict';

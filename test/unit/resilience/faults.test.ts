@@ -17,7 +17,7 @@ import { ResilientConnection } from '../../../src/resilience/resilient-connectio
 import { defaultClusterConfig } from '../../../src/server/cluster-config.js';
 import { FakeCluster } from '../../../src/server/fake-cluster.js';
 import type { PortForwardProtocol } from '../../../src/transport/port-forward-connection.js';
-import { portForwardPath } from '../../../src/transport/request-target.js';
+import { portForwardPath } from '../../../src/transport/api/request-target.js';
 import { TargetResolver } from '../../../src/resilience/target-resolver.js';
 import { onceMatching, within } from '../../support/deadlines.js';
 import { aliveResources, expectNothingLeftSince } from '../../support/leaks.js';

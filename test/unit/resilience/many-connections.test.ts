@@ -9,7 +9,7 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { ResilientConnection } from '../../../src/resilience/resilient-connection.js';
 import { PortForwardEndpoint } from '../../../src/server/portforward/endpoint.js';
-import { portForwardPath } from '../../../src/transport/request-target.js';
+import { portForwardPath } from '../../../src/transport/api/request-target.js';
 import { within } from '../../support/deadlines.js';
 import { startForwarder } from '../../support/forwarder.js';
 import { aliveResources, expectNothingLeftSince } from '../../support/leaks.js';

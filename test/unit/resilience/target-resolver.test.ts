@@ -14,7 +14,7 @@ import type { Clock, TimerHandle } from '../../../src/util/clock.js';
 import { defaultClusterConfig, type ClusterConfig, type PodConfig } from '../../../src/server/cluster-config.js';
 import { FakeCluster } from '../../../src/server/fake-cluster.js';
 import { dialPortForward } from '../../../src/transport/dial.js';
-import { fromKubeConfig } from '../../../src/transport/kubeconfig.js';
+import { fromKubeConfig } from '../../../src/transport/api/kubeconfig.js';
 import { within } from '../../support/deadlines.js';
 import { listenLoopback, tempDir } from '../../support/kube-fixtures.js';
 import { closedPort, startDemoCluster } from '../../support/servers.js';

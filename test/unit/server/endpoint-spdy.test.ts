@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ErrorCode, KubemuxError } from '../../../src/errors.js';
 import type { SpdySession } from '../../../src/session/index.js';
-import { dialSpdy } from '../../../src/transport/spdy-upgrade.js';
-import { portForwardPath } from '../../../src/transport/request-target.js';
+import { dialSpdy } from '../../../src/transport/spdy/upgrade.js';
+import { portForwardPath } from '../../../src/transport/api/request-target.js';
 import { closedPort, startEchoServer, startEndpointServer, testPod } from '../../support/servers.js';
 import { nextEvent, randomBytes, readAll, sha256, writeAllAndEnd } from '../../support/streams.js';
 

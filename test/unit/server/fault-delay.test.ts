@@ -11,7 +11,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { DELAY_LINE_BYTES, FaultGate } from '../../../src/server/portforward/fault-gate.js';
 import { dialPortForward } from '../../../src/transport/dial.js';
 import type { PortForwardProtocol } from '../../../src/transport/port-forward-connection.js';
-import { portForwardPath } from '../../../src/transport/request-target.js';
+import { portForwardPath } from '../../../src/transport/api/request-target.js';
 import { startDemoCluster } from '../../support/servers.js';
 import { randomBytes, readAll, sha256, writeAllAndEnd } from '../../support/streams.js';
 import { connectTcp } from '../../support/transports.js';

@@ -8,7 +8,7 @@ import http from 'node:http';
 import { test, type TestContext } from 'node:test';
 import { ErrorCode, isKubemuxError } from '../../../src/errors.js';
 import { FakeCluster } from '../../../src/server/fake-cluster.js';
-import { apiWatch, type WatchEvent } from '../../../src/transport/api-request.js';
+import { apiWatch, type WatchEvent } from '../../../src/transport/api/api-request.js';
 import { within } from '../../support/deadlines.js';
 import { listenLoopback } from '../../support/kube-fixtures.js';
 

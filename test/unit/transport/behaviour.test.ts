@@ -11,7 +11,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { ErrorCode, KubemuxError, isKubemuxError } from '../../../src/errors.js';
 import { dialPortForward } from '../../../src/transport/dial.js';
 import type { PortForwardConnection, PortForwardProtocol, PortStreams } from '../../../src/transport/port-forward-connection.js';
-import { portForwardPath } from '../../../src/transport/request-target.js';
+import { portForwardPath } from '../../../src/transport/api/request-target.js';
 import { closedPort, startDemoCluster, startPod } from '../../support/servers.js';
 import { nextEvent, randomBytes, readAll, readBytes, readRest, sha256 } from '../../support/streams.js';
 

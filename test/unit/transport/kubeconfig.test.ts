@@ -12,8 +12,8 @@ import { inspect } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ErrorCode, KubemuxError } from '../../../src/errors.js';
 import { generateCertificates } from '../../../src/server/certificates.js';
-import { apiGet } from '../../../src/transport/api-request.js';
-import { fromKubeConfig, type KubeConfigLike } from '../../../src/transport/kubeconfig.js';
+import { apiGet } from '../../../src/transport/api/api-request.js';
+import { fromKubeConfig, type KubeConfigLike } from '../../../src/transport/api/kubeconfig.js';
 import { base64, fingerprint, kubeconfig, startRecordingServer, tempDir, writeJson } from '../../support/kube-fixtures.js';
 
 const TOKEN = 'kubemux-test-token-5f1e0c7a';

@@ -14,9 +14,9 @@ import { describe, test, type TestContext } from 'node:test';
 import { ErrorCode, KubemuxError } from '../../../src/errors.js';
 import { PortForwardDialer, dialPortForward, negotiatePortForward } from '../../../src/transport/dial.js';
 import type { PortForwardConnection, PortForwardProtocol } from '../../../src/transport/port-forward-connection.js';
-import { portForwardPath, type UpgradeTarget } from '../../../src/transport/request-target.js';
+import { portForwardPath, type UpgradeTarget } from '../../../src/transport/api/request-target.js';
 import { acceptKeyFor } from '../../../src/transport/websocket/index.js';
-import { SPDY_TUNNEL_SUBPROTOCOL, V4_CHANNEL_SUBPROTOCOL } from '../../../src/ws/index.js';
+import { SPDY_TUNNEL_SUBPROTOCOL, V4_CHANNEL_SUBPROTOCOL } from '../../../src/channel/index.js';
 import { closedPort, startDemoCluster } from '../../support/servers.js';
 import { nextEvent, randomBytes, sha256 } from '../../support/streams.js';
 

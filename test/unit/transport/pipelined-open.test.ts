@@ -9,7 +9,7 @@ import { test, type TestContext } from 'node:test';
 import { ErrorCode, isKubemuxError } from '../../../src/errors.js';
 import { SpdySession } from '../../../src/session/index.js';
 import { FLAG_FIN, RstStatus } from '../../../src/spdy/index.js';
-import { SpdyPortForwardConnection } from '../../../src/transport/spdy-port-forward.js';
+import { SpdyPortForwardConnection } from '../../../src/transport/spdy/port-forward.js';
 import { within } from '../../support/deadlines.js';
 import { duplexPair } from '../../support/duplex-pair.js';
 import { CountingTransport } from '../../support/counting-transport.js';

@@ -13,7 +13,7 @@ import { ErrorCode, KubemuxError } from '../../../src/errors.js';
 import { FakeCluster } from '../../../src/server/fake-cluster.js';
 import { dialPortForward, negotiatePortForward } from '../../../src/transport/dial.js';
 import type { PortForwardProtocol } from '../../../src/transport/port-forward-connection.js';
-import { portForwardPath, type UpgradeTarget } from '../../../src/transport/request-target.js';
+import { portForwardPath, type UpgradeTarget } from '../../../src/transport/api/request-target.js';
 import { within } from '../../support/deadlines.js';
 import { listenLoopback } from '../../support/kube-fixtures.js';
 import { SocketWatch, WatchingEndpoint } from '../../support/servers.js';

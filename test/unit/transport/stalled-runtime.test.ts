@@ -10,8 +10,8 @@ import { describe, test, type TestContext } from 'node:test';
 import { ErrorCode, KubemuxError } from '../../../src/errors.js';
 import { dialPortForward } from '../../../src/transport/dial.js';
 import type { PortForwardConnection, PortForwardProtocol, PortStreams } from '../../../src/transport/port-forward-connection.js';
-import { portForwardPath, type UpgradeTarget } from '../../../src/transport/request-target.js';
-import { SpdyPortForwardConnection } from '../../../src/transport/spdy-port-forward.js';
+import { portForwardPath, type UpgradeTarget } from '../../../src/transport/api/request-target.js';
+import { SpdyPortForwardConnection } from '../../../src/transport/spdy/port-forward.js';
 import { WatchingEndpoint, startDemoCluster } from '../../support/servers.js';
 import { randomBytes, sha256 } from '../../support/streams.js';
 

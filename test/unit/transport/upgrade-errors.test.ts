@@ -12,9 +12,9 @@ import { ErrorCode, KubemuxError, isKubemuxError } from '../../../src/errors.js'
 import { generateCertificates } from '../../../src/server/certificates.js';
 import type { ClusterConfig } from '../../../src/server/cluster-config.js';
 import { FakeCluster } from '../../../src/server/fake-cluster.js';
-import { fromKubeConfig, type KubeConnection } from '../../../src/transport/kubeconfig.js';
-import { portForwardPath } from '../../../src/transport/request-target.js';
-import { dialSpdy } from '../../../src/transport/spdy-upgrade.js';
+import { fromKubeConfig, type KubeConnection } from '../../../src/transport/api/kubeconfig.js';
+import { portForwardPath } from '../../../src/transport/api/request-target.js';
+import { dialSpdy } from '../../../src/transport/spdy/upgrade.js';
 import { SPDY_SWITCHING_PROTOCOLS, base64, echoThroughPod, kubeconfig, listenLoopback, startScriptedServer, statusAnswer, tempDir, writeJson } from '../../support/kube-fixtures.js';
 import { closedPort, startEchoServer } from '../../support/servers.js';
 import { randomBytes, sha256 } from '../../support/streams.js';

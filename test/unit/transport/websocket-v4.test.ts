@@ -12,8 +12,8 @@ import { describe, test, type TestContext } from 'node:test';
 import { ErrorCode, KubemuxError } from '../../../src/errors.js';
 import type { PortStreams } from '../../../src/transport/port-forward-connection.js';
 import { acceptWebSocket, type WebSocketConnection } from '../../../src/transport/websocket/index.js';
-import { WebSocketV4Connection } from '../../../src/transport/websocket-v4.js';
-import { V4_CHANNEL_SUBPROTOCOL, decodeChannelMessage, encodePortPrefix } from '../../../src/ws/index.js';
+import { WebSocketV4Connection } from '../../../src/transport/v4/connection.js';
+import { V4_CHANNEL_SUBPROTOCOL, decodeChannelMessage, encodePortPrefix } from '../../../src/channel/index.js';
 import { nextEvent, randomBytes, readAll, sha256 } from '../../support/streams.js';
 
 const BOUNDED = { timeout: 20_000 };

@@ -15,7 +15,6 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { ErrorCode, KubemuxError, isKubemuxError } from '../../../src/errors.js';
 import { SpdySession, type SpdyStream } from '../../../src/session/index.js';
 import {
-  WebSocketByteStream,
   WebSocketConnection,
   acceptKeyFor,
   acceptWebSocket,
@@ -31,8 +30,8 @@ import {
   type UpgradeConnectionOptions,
   type UpgradedWebSocket,
 } from '../../../src/transport/websocket/index.js';
-import { MAX_TUNNEL_MESSAGE_BYTES } from '../../../src/transport/websocket/byte-stream.js';
-import { PortPrefixStripper, SPDY_TUNNEL_SUBPROTOCOL, V4_CHANNEL_SUBPROTOCOL, encodeChannelMessage } from '../../../src/ws/index.js';
+import { MAX_TUNNEL_MESSAGE_BYTES, WebSocketByteStream } from '../../../src/transport/tunnel/byte-stream.js';
+import { PortPrefixStripper, SPDY_TUNNEL_SUBPROTOCOL, V4_CHANNEL_SUBPROTOCOL, encodeChannelMessage } from '../../../src/channel/index.js';
 import { duplexPair } from '../../support/duplex-pair.js';
 import { nextEvent, randomBytes, readAll, sha256 } from '../../support/streams.js';
 

@@ -23,7 +23,7 @@ import { PortForwardEndpoint } from '../../../src/server/portforward/endpoint.js
 import { SPDY3_DICTIONARY } from '../../../src/spdy/dictionary.js';
 import { dialPortForward } from '../../../src/transport/dial.js';
 import type { PortForwardProtocol } from '../../../src/transport/port-forward-connection.js';
-import { portForwardPath } from '../../../src/transport/request-target.js';
+import { portForwardPath } from '../../../src/transport/api/request-target.js';
 import { VECTORS_DIR } from '../../support/paths.js';
 import { startEchoServer } from '../../support/servers.js';
 import { readAll } from '../../support/streams.js';

@@ -10,8 +10,8 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import { ErrorCode, KubemuxError, abortError } from '../errors.js';
-import { firstError, integerError, signalError, timeoutError } from './arguments.js';
+import { ErrorCode, KubemuxError, abortError } from '../../errors.js';
+import { firstError, integerError, signalError, timeoutError } from '../../util/validate.js';
 import { connectionFactory, type ConnectionFactory } from './connect.js';
 import { requestUrl, targetError, type ServerTarget } from './request-target.js';
 import { kubernetesStatusMessage, requestError } from './upgrade-errors.js';

@@ -6,11 +6,12 @@
  * choreography are unchanged; SPDY pings travel inside the tunnel and test the whole path, as
  * kubectl's do.
  */
-import { SpdySession, resolveSessionOptions, type SpdySessionOptions } from '../session/index.js';
-import { SPDY_TUNNEL_SUBPROTOCOL } from '../ws/index.js';
-import type { UpgradeTarget } from './request-target.js';
-import { WebSocketByteStream, type UpgradeConnectionOptions, type WebSocketByteStreamOptions } from './websocket/index.js';
-import { dialWebSocket } from './websocket-dial.js';
+import { SpdySession, resolveSessionOptions, type SpdySessionOptions } from '../../session/index.js';
+import { SPDY_TUNNEL_SUBPROTOCOL } from '../../channel/index.js';
+import type { UpgradeTarget } from '../api/request-target.js';
+import type { UpgradeConnectionOptions } from '../websocket/index.js';
+import { WebSocketByteStream, type WebSocketByteStreamOptions } from './byte-stream.js';
+import { dialWebSocket } from '../websocket/dial.js';
 
 /** WebSocket options of {@link dialWebSocketTunnel}. */
 export interface WebSocketTunnelOptions {

@@ -3,8 +3,8 @@
  * and TLS material. Built from a kubeconfig by the kubeconfig module, or by hand in tests.
  */
 import type { ConnectionOptions } from 'node:tls';
-import { ErrorCode, KubemuxError } from '../errors.js';
-import { firstError, timeoutError } from './arguments.js';
+import { ErrorCode, KubemuxError } from '../../errors.js';
+import { firstError, timeoutError } from '../../util/validate.js';
 
 /** Everything needed to send a port-forward upgrade request: server, path, auth headers, TLS, proxy, deadlines. */
 export interface UpgradeTarget {

@@ -23,4 +23,4 @@ export {
   encodePortPrefix,
   readPortPrefix,
   PortPrefixStripper,
-} from './channel.js';
+} from './messages.js';

@@ -4,10 +4,10 @@
  * refuses the tunnel's subprotocol, spec/websocket-channels.md §3), over a connection from the one
  * connection factory (sendUpgradeRequest), checked by completeWebSocketUpgrade.
  */
-import { KubemuxError } from '../errors.js';
-import type { UpgradeTarget } from './request-target.js';
-import { sendUpgradeRequest } from './upgrade-request.js';
-import { clientUpgrade, completeWebSocketUpgrade, type UpgradeConnectionOptions, type UpgradedWebSocket } from './websocket/index.js';
+import { KubemuxError } from '../../errors.js';
+import type { UpgradeTarget } from '../api/request-target.js';
+import { sendUpgradeRequest } from '../api/upgrade-request.js';
+import { clientUpgrade, completeWebSocketUpgrade, type UpgradeConnectionOptions, type UpgradedWebSocket } from './index.js';
 
 /** Options of {@link dialWebSocket}. */
 export interface WebSocketDialOptions {

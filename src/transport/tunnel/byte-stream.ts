@@ -22,10 +22,10 @@
  * for other errors), bounded by the connection's closeTimeoutMs; use connection.destroy() to drop
  * the socket at once.
  */
-import { Duplex } from 'node:stream';
 import { ErrorCode, KubemuxError } from '../../errors.js';
-import { ReadableFeeder } from '../../util/readable-feeder.js';
-import type { WebSocketConnection } from './connection.js';
+import { CLOSE_NORMAL, closedWithStatus } from '../websocket/close-codes.js';
+import type { WebSocketConnection } from '../websocket/connection.js';
+import { MessageDuplex, type WriteCallback } from '../websocket/message-duplex.js';
 
 /** Options of {@link WebSocketByteStream}. */
 export interface WebSocketByteStreamOptions {
@@ -44,85 +44,42 @@ const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
  */
 export const MAX_TUNNEL_MESSAGE_BYTES = 1024 * 1024;
 
-/** RFC 6455 section 7.4.1: "received a type of data it cannot accept". */
-const CLOSE_UNSUPPORTED_DATA = 1003;
-/** RFC 6455 section 7.4.1: "encountered an unexpected condition". */
-const CLOSE_INTERNAL_ERROR = 1011;
-
-/** Close reasons must be valid UTF-8 of at most 123 bytes: ASCII and a hard cut guarantee both. */
-function closeReasonFor(error: Error): string {
-  return error.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 123);
-}
-
-/** The error for a WebSocket that closed with a status other than 1000 (1006: without a close frame). */
-function closedWith(code: number, reason: string): KubemuxError {
-  return new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `the WebSocket closed with status ${code}${reason === '' ? '' : ` (${reason})`}`, { closeCode: code });
-}
-
-type WriteCallback = (error?: Error | null) => void;
-
 /** A byte Duplex over the binary messages of a {@link WebSocketConnection}. */
-export class WebSocketByteStream extends Duplex {
-  /** The connection carrying the bytes. */
-  readonly connection: WebSocketConnection;
-  /** A write waiting for the socket to drain. */
-  #pendingWrite: WriteCallback | undefined;
-  // Messages can be tiny: while the reader is behind, they are held as coalesced blocks.
-  readonly #feeder = new ReadableFeeder(this);
-  #readableDone = false;
-  /** Close status to send when destroyed with an error (1011 unless a more precise one is known). */
-  #failureCloseCode = CLOSE_INTERNAL_ERROR;
-
+export class WebSocketByteStream extends MessageDuplex {
   readonly #onMessage = (data: Buffer, isBinary: boolean): void => {
-    if (this.destroyed || this.#readableDone) return;
-    if (!isBinary) {
-      this.#failureCloseCode = CLOSE_UNSUPPORTED_DATA;
-      this.destroy(new KubemuxError(ErrorCode.PROTOCOL, 'transport', 'a text message arrived in the SPDY tunnel; only binary messages carry its bytes'));
-      return;
-    }
-    if (data.length === 0) return;
-    if (!this.#feeder.push(data)) this.connection.pause();
-  };
-
-  readonly #onDrain = (): void => {
-    const callback = this.#pendingWrite;
-    this.#pendingWrite = undefined;
-    callback?.();
+    if (this.isData(data, isBinary, 'a text message arrived in the SPDY tunnel; only binary messages carry its bytes')) this.deliver(data);
   };
 
   readonly #onClosing = (code: number, reason: string, byPeer: boolean, error?: KubemuxError): void => {
     if (!byPeer) return; // our own end() or destroy() started it
-    if (code === 1000 && error === undefined) {
-      this.#endReadable();
+    if (code === CLOSE_NORMAL && error === undefined) {
+      this.endInput();
       return;
     }
-    this.#pendingWrite = undefined;
-    this.destroy(error ?? closedWith(code, reason));
+    this.dropPendingWrite();
+    this.destroy(error ?? closedWithStatus('the WebSocket', code, reason));
   };
 
   readonly #onClose = (code: number, reason: string, error?: KubemuxError): void => {
-    const pending = this.#pendingWrite;
-    this.#pendingWrite = undefined;
-    if (code === 1000 && error === undefined) {
+    if (code === CLOSE_NORMAL && error === undefined) {
       // The socket flushed what we had queued before it closed cleanly.
-      pending?.();
-      this.#endReadable();
+      this.settlePendingWrite();
+      this.endInput();
       return;
     }
-    this.destroy(error ?? closedWith(code, reason));
+    this.dropPendingWrite();
+    this.destroy(error ?? closedWithStatus('the WebSocket', code, reason));
   };
 
   /** Wraps `connection`, which must be open; the stream owns it from now on. */
   constructor(connection: WebSocketConnection, options: WebSocketByteStreamOptions = {}) {
-    super({
+    super(connection, {
       // Without half-close in WebSocket, the end of the readable side ends the writable side too.
       allowHalfOpen: false,
       readableHighWaterMark: options.readableHighWaterMark ?? DEFAULT_HIGH_WATER_MARK,
       writableHighWaterMark: options.writableHighWaterMark ?? DEFAULT_HIGH_WATER_MARK,
     });
-    this.connection = connection;
     connection.on('message', this.#onMessage);
-    connection.on('drain', this.#onDrain);
     connection.on('closing', this.#onClosing);
     connection.on('close', this.#onClose);
     if (connection.state !== 'open') {
@@ -130,11 +87,6 @@ export class WebSocketByteStream extends Duplex {
         this.destroy(new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `the WebSocket is already ${connection.state}`)),
       );
     }
-  }
-
-  override _read(): void {
-    this.#feeder.read();
-    this.connection.resume();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: WriteCallback): void {
@@ -149,60 +101,42 @@ export class WebSocketByteStream extends Duplex {
   }
 
   override _final(callback: WriteCallback): void {
-    if (this.connection.state === 'open') this.connection.close(1000);
+    if (this.connection.state === 'open') this.connection.close(CLOSE_NORMAL);
     callback();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#pendingWrite = undefined;
     this.connection.off('message', this.#onMessage);
-    this.connection.off('drain', this.#onDrain);
     this.connection.off('closing', this.#onClosing);
     this.connection.off('close', this.#onClose);
-    if (this.connection.state === 'open') {
-      if (error === null) this.connection.close(1000);
-      else this.connection.close(this.#failureCloseCode, closeReasonFor(error));
-    }
-    callback(error);
+    super._destroy(error, callback);
+  }
+
+  protected override notWritable(): Error {
+    // The connection's own failure, when it has one, is the real reason the write cannot happen.
+    return this.connection.error ?? new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `cannot write: the WebSocket is ${this.connection.state}`);
   }
 
   /** The chunks of one writev as few messages as {@link MAX_TUNNEL_MESSAGE_BYTES} allows, in one socket write. */
   #send(chunks: readonly Buffer[], callback: WriteCallback): void {
-    const connection = this.connection;
-    if (connection.state !== 'open') {
-      // The connection's own failure, when it has one, is the real reason the write cannot happen.
-      callback(connection.error ?? new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', `cannot write: the WebSocket is ${connection.state}`));
-      return;
-    }
     // Everything Node gathered for one write goes out as one message up to the bound (a SPDY
     // frame's header and payload arrive here together): fewer frames, and no 8-byte messages of
     // their own.
-    let writable = true;
+    const messages: Array<Buffer | Buffer[]> = [];
     let group: Buffer[] = [];
     let groupBytes = 0;
     const flush = (): void => {
       if (group.length === 0) return;
-      writable = connection.send(group.length === 1 ? group[0]! : group, { binary: true });
+      messages.push(group.length === 1 ? group[0]! : group);
       group = [];
       groupBytes = 0;
     };
-    connection.cork();
     for (const chunk of chunks) {
       if (groupBytes > 0 && groupBytes + chunk.length > MAX_TUNNEL_MESSAGE_BYTES) flush();
       group.push(chunk);
       groupBytes += chunk.length;
     }
     flush();
-    connection.uncork();
-    // Errors of the socket write surface through the connection's 'close', which destroys us.
-    if (writable) callback();
-    else this.#pendingWrite = callback;
-  }
-
-  #endReadable(): void {
-    if (this.#readableDone) return;
-    this.#readableDone = true;
-    this.#feeder.flush();
-    this.push(null);
+    this.sendMessages(messages, callback);
   }
 }

@@ -18,7 +18,7 @@ import https from 'node:https';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { ErrorCode, KubemuxError, abortError } from '../errors.js';
+import { ErrorCode, KubemuxError, abortError } from '../../errors.js';
 import { parseServerUrl, type ServerTarget, type UpgradeTarget } from './request-target.js';
 import { connectError } from './upgrade-errors.js';
 

@@ -22,8 +22,8 @@
  * ({@link PortStreams.errors}) and the session goes on.
  */
 import { EventEmitter } from 'eventemitter3';
-import type { KubemuxError } from '../errors.js';
-import type { PingOptions, SpdySession, SpdyStream } from '../session/index.js';
+import type { KubemuxError } from '../../errors.js';
+import type { PingOptions, SpdySession, SpdyStream } from '../../session/index.js';
 import {
   ErrorTextCollector,
   openArgumentsError,
@@ -33,7 +33,7 @@ import {
   type PortForwardConnectionEvents,
   type PortForwardConnectionStats,
   type PortStreams,
-} from './port-forward-connection.js';
+} from '../port-forward-connection.js';
 
 /**
  * How long the error stream may stay open after its data stream has closed, ms. Kubernetes ends

@@ -13,6 +13,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { ErrorCode, KubemuxError } from '../errors.js';
+import { usage } from '../util/validate.js';
 
 /** Channels are one byte. */
 export const MAX_CHANNEL = 255;
@@ -28,10 +29,6 @@ export interface ChannelMessage {
   readonly channel: number;
   /** A view into the message (not a copy). */
   readonly payload: Buffer;
-}
-
-function usage(message: string): never {
-  throw new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', message);
 }
 
 function protocol(message: string): KubemuxError {

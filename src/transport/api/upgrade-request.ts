@@ -9,8 +9,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
-import { ErrorCode, KubemuxError, abortError } from '../errors.js';
-import { firstError, signalError } from './arguments.js';
+import { ErrorCode, KubemuxError, abortError } from '../../errors.js';
+import { firstError, signalError } from '../../util/validate.js';
 import { connectionFactory, type ConnectionFactory } from './connect.js';
 import { requestUrl, targetError, type UpgradeTarget } from './request-target.js';
 import { refusedUpgradeError, requestError } from './upgrade-errors.js';

@@ -21,7 +21,8 @@
 import { readFile } from 'node:fs/promises';
 import { inspect } from 'node:util';
 import type { ConnectionOptions } from 'node:tls';
-import { ErrorCode, KubemuxError, abortError } from '../errors.js';
+import { abortError } from '../../errors.js';
+import { usageError } from '../../util/validate.js';
 import { apiGet, type ApiGetOptions, type ApiResponse } from './api-request.js';
 import { proxyFromEnvironment, type ProxyEnvironment } from './connect.js';
 import type { ServerTarget } from './request-target.js';
@@ -142,13 +143,13 @@ export async function fromKubeConfig(options: FromKubeConfigOptions = {}): Promi
   checkShape(config);
   const contextName = options.context ?? config.getCurrentContext();
   if (contextName === undefined || contextName === null || contextName === '') {
-    throw usage('the kubeconfig has no current context; name one with the context option');
+    throw usageError('the kubeconfig has no current context; name one with the context option');
   }
   const context = config.getContextObject(contextName);
-  if (context === null || context === undefined) throw usage(`context ${JSON.stringify(contextName)} does not exist in the kubeconfig`);
+  if (context === null || context === undefined) throw usageError(`context ${JSON.stringify(contextName)} does not exist in the kubeconfig`);
   const cluster = config.getCluster(context.cluster);
   if (cluster === null || cluster === undefined) {
-    throw usage(`cluster ${JSON.stringify(context.cluster)} of context ${JSON.stringify(contextName)} does not exist in the kubeconfig`);
+    throw usageError(`cluster ${JSON.stringify(context.cluster)} of context ${JSON.stringify(contextName)} does not exist in the kubeconfig`);
   }
   const user = context.user === undefined || context.user === '' ? null : config.getUser(context.user);
   const view = user === null ? undefined : contextView(config, contextName, cluster, user);
@@ -180,10 +181,10 @@ async function loadKubeConfig(path: string | undefined): Promise<KubeConfigLike>
     else config.loadFromDefault();
   } catch (error) {
     const text = loadErrorText(error);
-    throw usage(`cannot load the kubeconfig${path === undefined ? '' : ` ${path}`}: ${text}`, cleanCause(error, text));
+    throw usageError(`cannot load the kubeconfig${path === undefined ? '' : ` ${path}`}: ${text}`, cleanCause(error, text));
   }
   if (path === undefined && isPlaceholder(config)) {
-    throw usage('no kubeconfig found: set KUBECONFIG, create ~/.kube/config, or pass kubeconfigPath or kubeConfig');
+    throw usageError('no kubeconfig found: set KUBECONFIG, create ~/.kube/config, or pass kubeconfigPath or kubeConfig');
   }
   return config;
 }
@@ -216,7 +217,7 @@ function isPlaceholder(config: KubeConfigLike): boolean {
 function checkShape(config: KubeConfigLike): void {
   const methods = ['getCurrentContext', 'setCurrentContext', 'getContextObject', 'getCluster', 'getUser', 'getCurrentCluster', 'getCurrentUser', 'applyToHTTPSOptions'] as const;
   const missing = methods.filter((name) => typeof (config as unknown as Record<string, unknown>)[name] !== 'function');
-  if (missing.length > 0) throw usage(`kubeConfig is not a @kubernetes/client-node KubeConfig: it lacks ${missing.join(', ')}`);
+  if (missing.length > 0) throw usageError(`kubeConfig is not a @kubernetes/client-node KubeConfig: it lacks ${missing.join(', ')}`);
 }
 
 /**
@@ -233,11 +234,11 @@ function contextView(config: KubeConfigLike, contextName: string, cluster: KubeC
     try {
       view.setCurrentContext(contextName);
     } catch (error) {
-      throw usage(`cannot select context ${JSON.stringify(contextName)} on this KubeConfig object; call its setCurrentContext first`, error);
+      throw usageError(`cannot select context ${JSON.stringify(contextName)} on this KubeConfig object; call its setCurrentContext first`, error);
     }
   }
   if (view.getCurrentContext() !== contextName || view.getCurrentCluster()?.name !== cluster.name || view.getCurrentUser()?.name !== user.name) {
-    throw usage(`cannot select context ${JSON.stringify(contextName)} on this KubeConfig object; call its setCurrentContext first`);
+    throw usageError(`cannot select context ${JSON.stringify(contextName)} on this KubeConfig object; call its setCurrentContext first`);
   }
   return view;
 }
@@ -249,10 +250,10 @@ async function clusterTarget(cluster: KubeClusterLike, options: FromKubeConfigOp
   try {
     server = new URL(cluster.server);
   } catch {
-    throw usage(`${where}: server ${JSON.stringify(cluster.server)} is not a URL`);
+    throw usageError(`${where}: server ${JSON.stringify(cluster.server)} is not a URL`);
   }
-  if (server.protocol !== 'https:' && server.protocol !== 'http:') throw usage(`${where}: server URL must be https: or http:, got ${server.protocol}`);
-  if (server.username !== '' || server.password !== '') throw usage(`${where}: the server URL must not contain credentials`);
+  if (server.protocol !== 'https:' && server.protocol !== 'http:') throw usageError(`${where}: server URL must be https: or http:, got ${server.protocol}`);
+  if (server.username !== '' || server.password !== '') throw usageError(`${where}: the server URL must not contain credentials`);
 
   const skipVerify = cluster.skipTLSVerify === true;
   let ca: Buffer | undefined;
@@ -263,12 +264,12 @@ async function clusterTarget(cluster: KubeClusterLike, options: FromKubeConfigOp
     try {
       ca = await readFile(cluster.caFile);
     } catch (error) {
-      throw usage(`${where}: cannot read certificate-authority ${cluster.caFile}: ${(error as Error).message}`, error);
+      throw usageError(`${where}: cannot read certificate-authority ${cluster.caFile}: ${(error as Error).message}`, error);
     }
   }
   if (skipVerify && ca !== undefined) {
     // kubectl refuses this combination too: trusting a CA and trusting anything contradict.
-    throw usage(`${where}: specifying a certificate authority together with insecure-skip-tls-verify is not allowed`);
+    throw usageError(`${where}: specifying a certificate authority together with insecure-skip-tls-verify is not allowed`);
   }
   const tls: ConnectionOptions = {
     // Explicit, so that NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment does not weaken it.
@@ -306,7 +307,7 @@ async function withCredentials(base: ServerTarget, config: KubeConfigLike, user:
     else await config.applyToHTTPSOptions(applied);
   } catch (error) {
     const text = authErrorText(error);
-    throw usage(`authenticating as user ${JSON.stringify(user.name)} failed: ${text}`, cleanCause(error, text));
+    throw usageError(`authenticating as user ${JSON.stringify(user.name)} failed: ${text}`, cleanCause(error, text));
   }
 
   const headers: Record<string, string> = {};
@@ -314,7 +315,7 @@ async function withCredentials(base: ServerTarget, config: KubeConfigLike, user:
     if (value === undefined) continue;
     // Token files end with a newline more often than not; client-go trims them too.
     const text = (Array.isArray(value) ? value.join(', ') : String(value)).trim();
-    if (/[\r\n\0]/.test(text)) throw usage(`the ${name} header for user ${JSON.stringify(user.name)} contains a line break or NUL; check the token`);
+    if (/[\r\n\0]/.test(text)) throw usageError(`the ${name} header for user ${JSON.stringify(user.name)} contains a line break or NUL; check the token`);
     headers[name] = text;
   }
   const hasAuthorization = Object.keys(headers).some((name) => name.toLowerCase() === 'authorization');
@@ -355,10 +356,6 @@ function cleanCause(error: unknown, text: string): Error | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string') Object.assign(clean, { code });
   return clean;
-}
-
-function usage(message: string, cause?: unknown): KubemuxError {
-  return new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', message, cause === undefined ? {} : { cause });
 }
 
 /**

@@ -4,7 +4,7 @@
  * connection. Credentials never appear: only the status line and the server's own message.
  */
 import type { IncomingMessage } from 'node:http';
-import { ErrorCode, KubemuxError } from '../errors.js';
+import { ErrorCode, KubemuxError } from '../../errors.js';
 
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 

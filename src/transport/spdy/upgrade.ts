@@ -6,13 +6,12 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { ErrorCode, KubemuxError } from '../errors.js';
-import { SpdySession, resolveSessionOptions, type SpdySessionOptions } from '../session/index.js';
-import type { UpgradeTarget } from './request-target.js';
-import { sendUpgradeRequest } from './upgrade-request.js';
+import { ErrorCode, KubemuxError } from '../../errors.js';
+import { PORT_FORWARD_PROTOCOL } from '../../channel/index.js';
+import { SpdySession, resolveSessionOptions, type SpdySessionOptions } from '../../session/index.js';
+import type { UpgradeTarget } from '../api/request-target.js';
+import { sendUpgradeRequest } from '../api/upgrade-request.js';
 
-/** The SPDY `X-Stream-Protocol-Version` of port-forward (the only one there is). */
-export const PORT_FORWARD_PROTOCOL = 'portforward.k8s.io';
 
 /** Options of {@link dialSpdy}. */
 export interface SpdyDialOptions {

@@ -1,5 +1,5 @@
 /**
- * The v4 channel codec (src/ws/channel.ts) and the Sec-WebSocket-Protocol parser: examples taken
+ * The v4 channel codec (src/channel/messages.ts) and the Sec-WebSocket-Protocol parser: examples taken
  * from the protocol notes (port 8080 ⇒ `00 90 1F`), then fast-check properties — round trips,
  * every way of splitting the port prefix across messages, and random bytes that must yield a
  * message or a KubemuxError, never another exception (300 runs each).
@@ -19,7 +19,7 @@ import {
   isErrorChannel,
   portIndexOf,
   readPortPrefix,
-} from '../../../src/ws/channel.js';
+} from '../../../src/channel/messages.js';
 import {
   SPDY_TUNNEL_SUBPROTOCOL,
   V4_BASE64,
@@ -27,7 +27,7 @@ import {
   formatSubprotocols,
   isValidSubprotocol,
   parseSubprotocols,
-} from '../../../src/ws/subprotocols.js';
+} from '../../../src/channel/subprotocols.js';
 
 const RUNS = 300;
 
