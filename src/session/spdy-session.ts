@@ -27,18 +27,16 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import type { Duplex } from 'node:stream';
-import { ErrorCode, KubemuxError, abortError } from '../errors.js';
+import { ErrorCode, KubemuxError, abortError, isKubemuxError, markOrigin, type ErrorOrigin } from '../errors.js';
 import {
   DEFAULT_INITIAL_WINDOW_BYTES,
   FLAG_FIN,
   FLAG_UNIDIRECTIONAL,
   FrameDecoder,
-  FrameEncoder,
   GoAwayStatus,
   MAX_STREAM_ID,
   RstStatus,
   SettingsId,
-  encodeDataFrameHeader,
   goAwayStatusName,
   headerBlockFrom,
   headerBlockMemory,
@@ -57,8 +55,11 @@ import type {
 } from '../spdy/index.js';
 import { IdleTimer } from '../util/idle-timer.js';
 import { resolveSessionOptions, type ResolvedSessionOptions, type SpdySessionOptions } from './options.js';
+import { DataSender } from './data-sender.js';
 import { PingTracker } from './pinger.js';
+import { ReceiveBuffer } from './receive-buffer.js';
 import { SpdyStream, type StreamInitiator } from './spdy-stream.js';
+import { WritePump } from './write-pump.js';
 
 /** Why a session stopped accepting new streams. */
 export type DrainReason = 'goaway-received' | 'goaway-sent' | 'stream-ids-exhausted';
@@ -166,8 +167,10 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   readonly options: ResolvedSessionOptions;
   readonly #transport: Duplex;
   readonly #decoder: FrameDecoder;
-  readonly #encoder = new FrameEncoder();
   readonly #pings: PingTracker;
+  readonly #pump: WritePump;
+  readonly #sender: DataSender;
+  readonly #receiver: ReceiveBuffer;
 
   readonly #streams = new Map<number, SpdyStream>();
   readonly #pendingOpens = new Map<number, PendingOpen>();
@@ -183,41 +186,11 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   #peerGoAwayError: KubemuxError | undefined;
   #goAwaySent = false;
 
-  // Transport backpressure.
-  #needDrain = false;
-  /** The transport is corked until the end of this tick (see #writeBytes). */
-  #corked = false;
-  #drainWaiters: Array<() => void> = [];
-
-  // Replies queued behind a transport that does not drain (maxQueuedReplyFrames).
-  /** True while the decoder is handing out the peer's frames: control frames sent now are replies. */
-  #receiving = false;
-  #queuedReplies = 0;
-  #repliesBacklogged = false;
-  #backlogTimer: NodeJS.Timeout | undefined;
-
   /** Estimated heap of the header blocks of the peer's open streams (maxSessionHeaderBytes). */
   #headerBytes = 0;
   /** The last-good stream id of the first GOAWAY received (later ones matter only if lower). */
   #peerLastGoodStreamId: number | undefined;
   readonly #idleTimer: IdleTimer | undefined;
-
-  // Receive buffering (see the file comment).
-  #unreadBytes = 0;
-  readonly #overfullStreams = new Set<SpdyStream>();
-  #receivePaused = false;
-  #stallTimer: NodeJS.Timeout | undefined;
-
-  // Flow control.
-  #peerFlowControl = false;
-  #advertised = false;
-  #peerInitialWindow = DEFAULT_INITIAL_WINDOW_BYTES;
-  #sessionSendWindow = DEFAULT_INITIAL_WINDOW_BYTES;
-  #sessionOwedBytes = 0;
-  // Writers waiting for window, by whose window they wait for: a WINDOW_UPDATE for one stream, or
-  // for the session, then touches only the writers it can move (one frame, bounded work).
-  readonly #blockedOnStream = new Set<SpdyStream>();
-  readonly #blockedOnSession = new Set<SpdyStream>();
 
   readonly #stats = {
     streamsOpenedLocal: 0,
@@ -246,14 +219,14 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       // goes on with the next frame.
       process.nextTick(rethrow, error);
     }
-    return this.#state !== 'closed' && !this.#repliesBacklogged;
+    return this.#state !== 'closed' && !this.#pump.backlogged;
   };
 
   readonly #onData = (chunk: Buffer): void => this.#receive(chunk);
   readonly #onEnd = (): void => this.#transportEnded();
   readonly #onError = (error: Error): void => this.#transportFailed(error);
   readonly #onClose = (): void => this.#transportEnded();
-  readonly #onDrain = (): void => this.#drained();
+  readonly #onDrain = (): void => this.#pump.drained();
 
   /**
    * Starts a session on `transport`, which must already carry SPDY bytes (the HTTP upgrade, if
@@ -273,6 +246,28 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       splitDataPayloads: true,
     });
     this.#nextStreamId = this.options.firstStreamId;
+    const resolved = this.options;
+    this.#pump = new WritePump(transport, resolved, {
+      frameSent: (dataBytes) => {
+        this.#stats.framesSent++;
+        this.#stats.dataBytesSent += dataBytes;
+        this.#idleTimer?.touch();
+      },
+      backlogChanged: () => this.#receiver.updatePause(),
+      backlogExpired: (error) => this.#protocolFailure(error),
+    });
+    this.#sender = new DataSender(this.#pump, resolved.maxDataFrameBytes);
+    this.#receiver = new ReceiveBuffer(transport, this.#streams, resolved, {
+      sendWindowUpdate: (streamId, deltaWindowSize) => this.#send({ type: 'WINDOW_UPDATE', streamId, deltaWindowSize, flags: 0 }),
+      backlogged: () => this.#pump.backlogged,
+      stalled: (stream) =>
+        this.#failStream(
+          stream,
+          RstStatus.CANCEL,
+          ErrorCode.STREAM_RECEIVE_STALLED,
+          `stream ${stream.id} held ${stream.unreadBytes} unread bytes for ${resolved.receiveStallTimeoutMs} ms and blocked the session`,
+        ),
+    });
     this.#pings = new PingTracker(this.options.role, (id) => {
       this.#stats.pingsSent++;
       this.#send({ type: 'PING', id, flags: 0 });
@@ -316,10 +311,10 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     return {
       ...this.#stats,
       streamsActive: this.#streams.size,
-      unreadBytes: this.#unreadBytes,
-      receivePaused: this.#receivePaused,
-      peerFlowControl: this.#peerFlowControl,
-      queuedReplyFrames: this.#queuedReplies,
+      unreadBytes: this.#receiver.unreadBytes,
+      receivePaused: this.#receiver.paused,
+      peerFlowControl: this.#sender.peerFlowControl,
+      queuedReplyFrames: this.#pump.queuedReplies,
       headerBytes: this.#headerBytes,
     };
   }
@@ -370,7 +365,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
         reject(error);
       };
       const timer = setTimeout(() => {
-        giveUp(new KubemuxError(ErrorCode.STREAM_OPEN_TIMEOUT, 'stream', `no SYN_REPLY for stream ${id} within ${timeoutMs} ms`, { streamId: id }));
+        giveUp(new KubemuxError(ErrorCode.STREAM_OPEN_TIMEOUT, 'stream', `no SYN_REPLY for stream ${id} within ${timeoutMs} ms`, { streamId: id, origin: 'local' }));
       }, timeoutMs);
       timer.unref();
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -385,11 +380,11 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
         },
         timer,
       });
-      const flags = options.fin === true ? FLAG_FIN : 0;
-      if (flags & FLAG_FIN) stream.localFin = true;
+      const fin = options.fin === true;
+      if (fin) stream.lifecycle.finishLocal();
       // Registered above, sent here, in the same synchronous step: ids reach the wire in order.
-      this.#send({ type: 'SYN_STREAM', streamId: id, associatedStreamId: 0, priority: 0, slot: 0, flags, headers: block });
-      if (stream.localFin) stream.end();
+      this.#send({ type: 'SYN_STREAM', streamId: id, associatedStreamId: 0, priority: 0, slot: 0, flags: fin ? FLAG_FIN : 0, headers: block });
+      if (fin) stream.end();
       options.sent?.(stream);
       if (this.#nextStreamId > MAX_STREAM_ID) this.#startDraining({ reason: 'stream-ids-exhausted' });
     });
@@ -436,7 +431,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
 
   /** Immediate close: every open stream fails with ERR_SESSION_CLOSED (or with `error`). */
   destroy(error?: KubemuxError): void {
-    this.#finish(error);
+    this.#finish(error, false, error?.origin ?? 'local');
   }
 
   // ---------------------------------------------------------------- StreamHost (called by streams)
@@ -445,48 +440,48 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   writeData(stream: SpdyStream, chunk: Buffer, callback: (error?: Error | null) => void): void {
     const refusal = this.#writeRefusal(stream);
     if (refusal !== undefined) return callback(refusal);
-    if (!stream.replied && stream.initiator === 'remote') this.acceptStream(stream);
-    stream.pendingWrite = { chunk, offset: 0, callback, pumping: false };
-    this.#pumpWrite(stream);
+    if (!stream.lifecycle.replied && stream.initiator === 'remote') this.acceptStream(stream);
+    this.#sender.write(stream, chunk, callback);
   }
 
   /** @internal */
   writeFin(stream: SpdyStream, callback: (error?: Error | null) => void): void {
-    if (stream.localFin) return callback();
+    if (stream.lifecycle.localFinished) return callback();
     const refusal = this.#writeRefusal(stream);
     if (refusal !== undefined) return callback(refusal);
-    if (!stream.replied && stream.initiator === 'remote') this.acceptStream(stream);
-    stream.localFin = true;
-    this.#sendData(stream.id, FLAG_FIN, Buffer.alloc(0));
+    if (!stream.lifecycle.replied && stream.initiator === 'remote') this.acceptStream(stream);
+    stream.lifecycle.finishLocal();
+    this.#pump.sendData(stream.id, FLAG_FIN, Buffer.alloc(0));
     this.#retireIfDone(stream);
     callback();
   }
 
   /** @internal */
   acceptStream(stream: SpdyStream): void {
-    if (stream.initiator !== 'remote' || stream.replied || stream.reset || this.#state === 'closed') return;
-    stream.replied = true;
+    const lifecycle = stream.lifecycle;
+    if (stream.initiator !== 'remote' || lifecycle.replied || lifecycle.isReset || this.#state === 'closed') return;
+    lifecycle.markReplied();
     // Kubernetes replies with an empty header block, and so do we.
     this.#send({ type: 'SYN_REPLY', streamId: stream.id, flags: 0, headers: NO_HEADERS });
   }
 
   /** @internal */
   rejectStream(stream: SpdyStream, status: number): void {
-    if (stream.reset || stream.retired) return;
+    if (stream.lifecycle.isReset || !this.#holds(stream)) return;
     this.#resetStream(stream, status);
     stream.destroy();
   }
 
   /** @internal */
   streamConsumed(stream: SpdyStream): void {
-    this.#accountUnread(stream);
+    this.#receiver.account(stream);
   }
 
   /** @internal */
   streamDestroyed(stream: SpdyStream, error: Error | null): void {
-    if (stream.retired) return;
+    if (!this.#holds(stream)) return;
     // Destroyed before both directions ended cleanly: tell the peer, unless it already knows.
-    if (!stream.reset && !(stream.localFin && stream.remoteFin)) this.#resetStream(stream, RstStatus.CANCEL);
+    if (!stream.lifecycle.isFinal) this.#resetStream(stream, RstStatus.CANCEL);
     const pending = this.#pendingOpens.get(stream.id);
     if (pending !== undefined) {
       this.#pendingOpens.delete(stream.id);
@@ -501,17 +496,17 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   #receive(chunk: Buffer): void {
     if (this.#state === 'closed') return;
     let consumed: number;
-    this.#receiving = true;
+    this.#pump.receiving = true;
     try {
       consumed = this.#decoder.push(chunk, this.#onFrame);
     } catch (error) {
       // Only the decoder can throw here (#onFrame keeps the application's exceptions apart):
       // the peer's bytes are not SPDY/3.1.
-      this.#receiving = false;
+      this.#pump.receiving = false;
       this.#protocolFailure(error);
       return;
     }
-    this.#receiving = false;
+    this.#pump.receiving = false;
     // The decoder stopped early because our replies are backlogged: the transport is paused, and
     // the rest of this chunk is read again, first, once it drains.
     if (consumed < chunk.length && !this.closed) this.#transport.unshift(chunk.subarray(consumed));
@@ -562,18 +557,19 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     const length = frame.data.length;
     this.#stats.dataBytesReceived += length;
     const stream = this.#streams.get(frame.streamId);
-    if (stream === undefined || stream.remoteFin || stream.reset || stream.destroyed) {
+    if (stream === undefined || stream.lifecycle.remoteFinished || stream.lifecycle.isReset || stream.destroyed) {
       // spdystream keeps writing after a reset; answering would only add noise. The bytes still
       // count against the session window, so return them at once.
       if (this.#decoder.idle) this.#stats.droppedDataFrames++;
       this.#stats.droppedDataBytes += length;
-      this.#creditSession(length);
+      this.#receiver.credit(length);
       return;
     }
-    if (this.#peerFlowControl) {
-      stream.receiveWindow -= length;
-      if (stream.receiveWindow < 0) {
-        this.#failStream(stream, RstStatus.FLOW_CONTROL_ERROR, ErrorCode.FLOW_CONTROL, `peer sent past the receive window of stream ${stream.id}`);
+    if (this.#sender.peerFlowControl) {
+      try {
+        this.#receiver.consume(stream, length);
+      } catch (error) {
+        this.#failStream(stream, RstStatus.FLOW_CONTROL_ERROR, ErrorCode.FLOW_CONTROL, (error as Error).message);
         return;
       }
     }
@@ -581,7 +577,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       // deliver() runs the reader's 'data' listeners; whatever they throw, the bookkeeping below happens.
       if (length > 0) stream.deliver(frame.data);
     } finally {
-      if (length > 0) this.#accountUnread(stream);
+      if (length > 0) this.#receiver.account(stream);
       if (frame.flags & FLAG_FIN) this.#remoteFinished(stream);
     }
   }
@@ -611,11 +607,10 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       this.#sendRst(id, RstStatus.REFUSED_STREAM);
       return;
     }
-    const stream = this.#createStream(id, 'remote', frame.headers);
-    stream.headerBytes = headerBytes;
+    const stream = this.#createStream(id, 'remote', frame.headers, headerBytes);
     this.#headerBytes += headerBytes;
     if (frame.flags & FLAG_UNIDIRECTIONAL) {
-      stream.localFin = true;
+      stream.lifecycle.finishLocal();
       stream.end();
     }
     if (frame.flags & FLAG_FIN) this.#remoteFinished(stream);
@@ -625,8 +620,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   #onSynReply(frame: SynReplyFrame): void {
     const stream = this.#streams.get(frame.streamId);
     // Replies to unknown streams (e.g. one we gave up on) and repeated replies are ignored.
-    if (stream === undefined || stream.initiator !== 'local' || stream.replied) return;
-    stream.replied = true;
+    if (stream === undefined || stream.initiator !== 'local' || stream.lifecycle.replied) return;
+    stream.lifecycle.markReplied();
     const pending = this.#pendingOpens.get(stream.id);
     if (pending !== undefined) {
       this.#pendingOpens.delete(stream.id);
@@ -639,13 +634,13 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   #onRstStream(frame: RstStreamFrame): void {
     const stream = this.#streams.get(frame.streamId);
     if (stream === undefined) return;
-    stream.reset = true;
+    stream.lifecycle.reset();
     const refused = frame.status === RstStatus.REFUSED_STREAM;
     const error = new KubemuxError(
       refused ? ErrorCode.STREAM_REFUSED : ErrorCode.STREAM_RESET,
       'stream',
       `stream ${stream.id} was reset by the peer (${rstStatusName(frame.status)})`,
-      { streamId: stream.id, rstStatus: frame.status },
+      { streamId: stream.id, rstStatus: frame.status, origin: 'peer' },
     );
     stream.destroy(error);
   }
@@ -661,17 +656,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     }
     if (initialWindow === undefined) return;
     this.#enablePeerFlowControl();
-    const delta = initialWindow - this.#peerInitialWindow;
-    if (delta === 0) return;
-    this.#peerInitialWindow = initialWindow;
-    // SPDY/3.1: a new initial window shifts the send window of every open stream.
-    for (const stream of this.#streams.values()) stream.sendWindow += delta;
-    if (delta > 0) {
-      for (const stream of [...this.#blockedOnStream]) {
-        this.#blockedOnStream.delete(stream);
-        this.#pumpWrite(stream);
-      }
-    }
+    this.#sender.setInitialWindow(initialWindow);
   }
 
   #onGoAway(frame: GoAwayFrame): void {
@@ -690,10 +675,11 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
         const error = new KubemuxError(ErrorCode.STREAM_REFUSED, 'stream', `the peer sent GOAWAY before processing stream ${id}`, {
           streamId: id,
           goAwayStatus: frame.status,
+          origin: 'peer',
         });
         pending.reject(error);
         if (stream !== undefined) {
-          stream.reset = true;
+          stream.lifecycle.reset();
           stream.destroy(error);
         }
       }
@@ -701,6 +687,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     if (frame.status !== GoAwayStatus.OK) {
       this.#peerGoAwayError = new KubemuxError(ErrorCode.SESSION_DRAINING, 'session', `the peer sent GOAWAY ${goAwayStatusName(frame.status)}`, {
         goAwayStatus: frame.status,
+        origin: 'peer',
       });
     }
     // A GOAWAY arriving while we drain for another reason still lets the session close once empty.
@@ -712,142 +699,35 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   #onWindowUpdate(frame: WindowUpdateFrame): void {
     this.#enablePeerFlowControl();
     if (frame.streamId === 0) {
-      this.#sessionSendWindow += frame.deltaWindowSize;
-      if (this.#sessionSendWindow > MAX_STREAM_ID) {
-        this.#protocolFailure(new KubemuxError(ErrorCode.FLOW_CONTROL, 'session', 'the peer grew the session send window past 2^31-1'));
-        return;
-      }
-      // Only as many writers as the new window can move: each one either sends, finishes, or
-      // turns out to wait for its own stream window. A 1-byte update moves one writer, not all.
-      while (this.#sessionSendWindow > 0 && this.#blockedOnSession.size > 0) {
-        const stream = this.#blockedOnSession.values().next().value as SpdyStream;
-        this.#blockedOnSession.delete(stream);
-        this.#pumpWrite(stream);
+      try {
+        this.#sender.creditSession(frame.deltaWindowSize);
+      } catch (error) {
+        if (!isKubemuxError(error, ErrorCode.FLOW_CONTROL)) throw error;
+        this.#protocolFailure(error);
       }
       return;
     }
     const stream = this.#streams.get(frame.streamId);
     if (stream === undefined) return;
-    stream.sendWindow += frame.deltaWindowSize;
-    if (stream.sendWindow > MAX_STREAM_ID) {
-      this.#failStream(stream, RstStatus.FLOW_CONTROL_ERROR, ErrorCode.FLOW_CONTROL, `the peer grew the send window of stream ${stream.id} past 2^31-1`);
-      return;
-    }
-    if (stream.pendingWrite !== undefined) {
-      this.#blockedOnStream.delete(stream);
-      this.#pumpWrite(stream);
+    try {
+      this.#sender.creditStream(stream, frame.deltaWindowSize);
+    } catch (error) {
+      if (!isKubemuxError(error, ErrorCode.FLOW_CONTROL)) throw error;
+      this.#failStream(stream, RstStatus.FLOW_CONTROL_ERROR, ErrorCode.FLOW_CONTROL, (error as Error).message);
     }
   }
 
   #remoteFinished(stream: SpdyStream): void {
-    if (stream.remoteFin) return;
-    stream.remoteFin = true;
+    if (stream.lifecycle.remoteFinished) return;
+    stream.lifecycle.finishRemote();
     stream.deliverEnd();
     this.#retireIfDone(stream);
   }
 
-  // ---------------------------------------------------------------- receive buffering and flow control
-
-  /** Re-counts a stream's unread bytes after a delivery or a read, and pauses or resumes reading. */
-  #accountUnread(stream: SpdyStream): void {
-    const unread = stream.retired || stream.destroyed ? 0 : stream.unreadBytes;
-    this.#unreadBytes += unread - stream.accountedUnreadBytes;
-    stream.accountedUnreadBytes = unread;
-    if (unread >= this.options.streamReceiveBufferBytes) this.#overfullStreams.add(stream);
-    else this.#overfullStreams.delete(stream);
-
-    if (!stream.retired) {
-      const consumed = stream.receivedBytes - unread;
-      // The session window follows what readers take, whatever the stream thresholds below: if
-      // it were returned only with stream credits, many streams each just under their threshold
-      // could hold the whole session window and every sender would wait for ever.
-      this.#creditSession(consumed - stream.consumedBytes);
-      stream.consumedBytes = consumed;
-      const owed = consumed - stream.creditedBytes;
-      // Returning window in halves keeps WINDOW_UPDATEs rare, and cannot deadlock: a peer that is
-      // out of window has sent a full window, so the reader's progress crosses the half mark.
-      if (this.#advertised && owed >= this.options.streamReceiveBufferBytes / 2) {
-        stream.creditedBytes += owed;
-        stream.receiveWindow += owed;
-        this.#send({ type: 'WINDOW_UPDATE', streamId: stream.id, deltaWindowSize: owed, flags: 0 });
-      }
-    }
-    this.#updateReceivePause();
-  }
-
-  #creditSession(bytes: number): void {
-    if (!this.#advertised || bytes <= 0) return;
-    this.#sessionOwedBytes += bytes;
-    if (this.#sessionOwedBytes >= this.options.sessionReceiveBufferBytes / 2) {
-      const delta = this.#sessionOwedBytes;
-      this.#sessionOwedBytes = 0;
-      this.#send({ type: 'WINDOW_UPDATE', streamId: 0, deltaWindowSize: delta, flags: 0 });
-    }
-  }
-
-  /** Pauses or resumes reading the transport: while readers are behind, or while our replies are backlogged. */
-  #updateReceivePause(): void {
-    if (this.#state === 'closed') return;
-    const buffersFull = this.#overfullStreams.size > 0 || this.#unreadBytes > this.options.sessionReceiveBufferBytes;
-    const shouldPause = buffersFull || this.#repliesBacklogged;
-    if (shouldPause !== this.#receivePaused) {
-      this.#receivePaused = shouldPause;
-      if (shouldPause) this.#transport.pause();
-      else this.#transport.resume();
-    }
-    // The stall deadline runs while readers (not the peer) keep the transport paused.
-    if (buffersFull && this.#stallTimer === undefined && this.options.receiveStallTimeoutMs > 0) {
-      this.#stallTimer = setTimeout(() => this.#resetStalledStreams(), this.options.receiveStallTimeoutMs);
-      this.#stallTimer.unref();
-    } else if (!buffersFull && this.#stallTimer !== undefined) {
-      clearTimeout(this.#stallTimer);
-      this.#stallTimer = undefined;
-    }
-  }
-
-  /** A reply was written while receiving: count it if it waits behind a transport that does not drain. */
-  #countReply(): void {
-    if (!this.#needDrain) return;
-    this.#queuedReplies++;
-    if (this.#queuedReplies < this.options.maxQueuedReplyFrames || this.#repliesBacklogged) return;
-    // Stop reading (the decoder stops after this frame) until the transport drains: a peer that
-    // sends without reading then meets TCP backpressure instead of growing our write queue.
-    this.#repliesBacklogged = true;
-    this.#updateReceivePause();
-    const timeoutMs = this.options.receiveStallTimeoutMs;
-    if (timeoutMs > 0) {
-      this.#backlogTimer = setTimeout(() => {
-        this.#backlogTimer = undefined;
-        this.#protocolFailure(
-          new KubemuxError(
-            ErrorCode.RESOURCE_LIMIT,
-            'session',
-            `the peer left ${this.#queuedReplies} replies unread for ${timeoutMs} ms (maxQueuedReplyFrames ${this.options.maxQueuedReplyFrames})`,
-          ),
-        );
-      }, timeoutMs);
-      this.#backlogTimer.unref();
-    }
-  }
-
-  #resetStalledStreams(): void {
-    this.#stallTimer = undefined;
-    // The readers holding the most unread bytes are the ones keeping everybody waiting.
-    const stalled = this.#overfullStreams.size > 0 ? [...this.#overfullStreams] : [...this.#streams.values()].filter((s) => s.unreadBytes > 0);
-    for (const stream of stalled) {
-      this.#failStream(
-        stream,
-        RstStatus.CANCEL,
-        ErrorCode.STREAM_RECEIVE_STALLED,
-        `stream ${stream.id} held ${stream.unreadBytes} unread bytes for ${this.options.receiveStallTimeoutMs} ms and blocked the session`,
-      );
-    }
-    this.#updateReceivePause();
-  }
+  // ---------------------------------------------------------------- flow control negotiation
 
   #advertiseWindows(): void {
-    if (this.#advertised) return;
-    this.#advertised = true;
+    if (!this.#receiver.advertise()) return;
     const streamWindow = this.options.streamReceiveBufferBytes;
     this.#send({ type: 'SETTINGS', flags: 0, entries: [{ id: SettingsId.INITIAL_WINDOW_SIZE, flags: 0, value: streamWindow }] });
     const sessionGrowth = this.options.sessionReceiveBufferBytes - DEFAULT_INITIAL_WINDOW_BYTES;
@@ -857,124 +737,32 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   }
 
   #enablePeerFlowControl(): void {
-    if (this.#peerFlowControl) return;
-    this.#peerFlowControl = true;
     // A peer that keeps windows also counts ours: from now on we announce and return them.
-    this.#advertiseWindows();
+    if (this.#sender.enable()) this.#advertiseWindows();
   }
 
   // ---------------------------------------------------------------- sending
 
   #writeRefusal(stream: SpdyStream): KubemuxError | undefined {
     if (this.#state === 'closed') return this.#closedError();
-    if (stream.reset) return new KubemuxError(ErrorCode.STREAM_RESET, 'stream', `stream ${stream.id} was reset`, { streamId: stream.id });
-    if (stream.localFin) {
-      return new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `stream ${stream.id} was already ended`, { streamId: stream.id });
+    if (stream.lifecycle.isReset) return new KubemuxError(ErrorCode.STREAM_RESET, 'stream', `stream ${stream.id} was reset`, { streamId: stream.id });
+    if (stream.lifecycle.localFinished) {
+      return new KubemuxError(ErrorCode.INVALID_STATE, 'usage', `stream ${stream.id} was already ended`, { streamId: stream.id });
     }
     return undefined;
   }
 
-  /** Sends as much of the stream's pending write as the windows allow; finishes it when done. */
-  #pumpWrite(stream: SpdyStream): void {
-    const pending = stream.pendingWrite;
-    // A transport that delivers synchronously can bring a WINDOW_UPDATE (and so a nested call)
-    // while this loop is still writing; the outer loop sees the new window on its next turn.
-    if (pending === undefined || pending.pumping) return;
-    pending.pumping = true;
-    const { chunk } = pending;
-    const maxFrame = this.options.maxDataFrameBytes;
-    while (pending.offset < chunk.length) {
-      let size = Math.min(maxFrame, chunk.length - pending.offset);
-      if (this.#peerFlowControl) size = Math.min(size, stream.sendWindow, this.#sessionSendWindow);
-      if (size <= 0) {
-        pending.pumping = false;
-        if (stream.sendWindow <= 0) this.#blockedOnStream.add(stream);
-        else this.#blockedOnSession.add(stream);
-        return;
-      }
-      const payload = pending.offset === 0 && size === chunk.length ? chunk : chunk.subarray(pending.offset, pending.offset + size);
-      pending.offset += size;
-      if (this.#peerFlowControl) {
-        stream.sendWindow -= size;
-        this.#sessionSendWindow -= size;
-      }
-      this.#sendData(stream.id, 0, payload);
-      // Sending can close the session or the stream (a synchronous transport again).
-      if (stream.pendingWrite !== pending) return;
-    }
-    stream.pendingWrite = undefined;
-    this.#blockedOnStream.delete(stream);
-    this.#blockedOnSession.delete(stream);
-    this.#whenWritable(pending.callback);
-  }
-
-  #sendData(streamId: number, flags: number, payload: Buffer): void {
-    if (this.#state === 'closed') return;
-    this.#stats.framesSent++;
-    this.#idleTimer?.touch();
-    this.#stats.dataBytesSent += payload.length;
-    const header = encodeDataFrameHeader(streamId, flags, payload.length);
-    if (payload.length === 0) {
-      this.#writeBytes(header);
-      return;
-    }
-    // One writev for header and payload: no copy, no 8-byte packet on its own.
-    this.#transport.cork();
-    this.#writeBytes(header);
-    this.#writeBytes(payload);
-    this.#transport.uncork();
-  }
-
   #send(frame: Exclude<Frame, DataFrame>): void {
-    if (this.#state === 'closed') return;
-    this.#stats.framesSent++;
-    this.#idleTimer?.touch();
-    for (const bytes of this.#encoder.encode(frame)) this.#writeBytes(bytes);
-    if (this.#receiving) this.#countReply();
+    if (this.#state !== 'closed') this.#pump.send(frame);
   }
 
   #sendRst(streamId: number, status: number): void {
     this.#send({ type: 'RST_STREAM', streamId, status, flags: 0 });
   }
 
-  #writeBytes(bytes: Buffer): void {
-    // Frames written in one turn of the event loop leave in one writev (a pair's three opening
-    // frames, the replies to one read's frames): on loopback each write is a wake-up of the peer.
-    if (!this.#corked) {
-      this.#corked = true;
-      this.#transport.cork();
-      process.nextTick(this.#uncork);
-    }
-    if (!this.#transport.write(bytes)) this.#needDrain = true;
-  }
-
-  readonly #uncork = (): void => {
-    this.#corked = false;
-    this.#transport.uncork();
-  };
-
-  #whenWritable(callback: () => void): void {
-    if (!this.#needDrain) callback();
-    else this.#drainWaiters.push(callback);
-  }
-
-  #drained(): void {
-    this.#needDrain = false;
-    this.#queuedReplies = 0;
-    if (this.#repliesBacklogged) {
-      this.#repliesBacklogged = false;
-      clearTimeout(this.#backlogTimer);
-      this.#backlogTimer = undefined;
-      this.#updateReceivePause();
-    }
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const waiter of waiters) waiter();
-  }
-
   // ---------------------------------------------------------------- stream table
 
-  #createStream(id: number, initiator: StreamInitiator, headers: HeaderBlock): SpdyStream {
+  #createStream(id: number, initiator: StreamInitiator, headers: HeaderBlock, headerBytes = 0): SpdyStream {
     const stream = new SpdyStream({
       id,
       initiator,
@@ -982,12 +770,10 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       host: this,
       receiveBufferBytes: this.options.streamReceiveBufferBytes,
       writeBufferBytes: this.options.maxDataFrameBytes,
+      headerBytes,
     });
-    stream.sendWindow = this.#peerInitialWindow;
-    // Before we announce our windows the peer sends without counting (it adopts flow control only
-    // when it reads them), so a stream that exists by then can legitimately carry more than any
-    // window we could later hold it to: its window is never enforced.
-    stream.receiveWindow = this.#advertised ? this.options.streamReceiveBufferBytes : Infinity;
+    this.#sender.track(stream);
+    this.#receiver.track(stream);
     this.#streams.set(id, stream);
     if (initiator === 'local') {
       this.#activeLocal++;
@@ -1003,44 +789,44 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     return stream;
   }
 
-  #resetStream(stream: SpdyStream, status: number): void {
-    if (stream.reset) return;
-    stream.reset = true;
-    this.#sendRst(stream.id, status);
+  /** True while `stream` is in the table (it leaves once, at #retire). */
+  #holds(stream: SpdyStream): boolean {
+    return this.#streams.get(stream.id) === stream;
   }
 
+  /** Marks the stream reset (RST sent or received, or the session ended); idempotent, as frames can nest. */
+  #markReset(stream: SpdyStream): boolean {
+    if (stream.lifecycle.isFinal) return false;
+    stream.lifecycle.reset();
+    return true;
+  }
+
+  #resetStream(stream: SpdyStream, status: number): void {
+    if (this.#markReset(stream)) this.#sendRst(stream.id, status);
+  }
+
+  /** We end the stream for a reason of ours: RST to the peer, the stream fails with `code` (origin 'local'). */
   #failStream(stream: SpdyStream, status: number, code: ErrorCode, message: string): void {
     this.#resetStream(stream, status);
-    stream.destroy(new KubemuxError(code, 'stream', message, { streamId: stream.id, rstStatus: status }));
+    stream.destroy(new KubemuxError(code, 'stream', message, { streamId: stream.id, rstStatus: status, origin: 'local' }));
   }
 
   #retireIfDone(stream: SpdyStream): void {
-    if (stream.localFin && stream.remoteFin) this.#retire(stream, undefined);
+    if (stream.lifecycle.name === 'closed') this.#retire(stream, undefined);
   }
 
   #retire(stream: SpdyStream, error: KubemuxError | undefined): void {
-    if (stream.retired) return;
-    stream.retired = true;
+    if (!this.#holds(stream)) return;
     this.#streams.delete(stream.id);
-    this.#blockedOnStream.delete(stream);
-    this.#blockedOnSession.delete(stream);
-    this.#overfullStreams.delete(stream);
     this.#headerBytes -= stream.headerBytes;
-    stream.headerBytes = 0;
     // Bytes a finished stream still holds are its reader's now, no longer the session's.
-    this.#unreadBytes -= stream.accountedUnreadBytes;
-    this.#creditSession(stream.receivedBytes - stream.consumedBytes);
-    stream.consumedBytes = stream.receivedBytes;
-    stream.accountedUnreadBytes = 0;
+    this.#receiver.retire(stream);
     if (stream.initiator === 'local') this.#activeLocal--;
     else this.#activeRemote--;
-    if (stream.pendingWrite !== undefined) {
-      const { callback } = stream.pendingWrite;
-      stream.pendingWrite = undefined;
-      callback(error ?? new KubemuxError(ErrorCode.STREAM_RESET, 'stream', `stream ${stream.id} closed`, { streamId: stream.id }));
-    }
+    const pendingWrite = this.#sender.forget(stream);
+    pendingWrite?.(error ?? new KubemuxError(ErrorCode.STREAM_RESET, 'stream', `stream ${stream.id} closed`, { streamId: stream.id }));
     this.emit('streamClosed', stream, error);
-    this.#updateReceivePause();
+    this.#receiver.updatePause();
     this.#closeIfDrained();
   }
 
@@ -1057,13 +843,18 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     // A session drained by GOAWAY (either way) closes when its last stream has; one that only ran
     // out of stream ids stays up for its streams until its owner closes it.
     const byGoAway = this.#drainReason === 'goaway-sent' || this.#drainReason === 'goaway-received';
-    if (this.#state === 'draining' && byGoAway && this.#streams.size === 0) this.#finish(this.#peerGoAwayError, true);
+    if (this.#state === 'draining' && byGoAway && this.#streams.size === 0) {
+      this.#finish(this.#peerGoAwayError, true, this.#drainReason === 'goaway-received' ? 'peer' : 'local');
+    }
   }
 
   #protocolFailure(error: unknown): void {
     if (this.#state === 'closed') return;
-    const failure =
-      error instanceof KubemuxError ? error : new KubemuxError(ErrorCode.PROTOCOL, 'session', 'failed to process a frame', { cause: error });
+    // We end the session (the peer's bytes were wrong, or it broke a bound): origin 'local'.
+    const failure = markOrigin(
+      error instanceof KubemuxError ? error : new KubemuxError(ErrorCode.PROTOCOL, 'session', 'failed to process a frame', { cause: error }),
+      'local',
+    );
     // Tell a peer that can hear it why we leave; spdystream accepts a GOAWAY of this shape.
     this.#send({ type: 'GOAWAY', lastGoodStreamId: this.#lastPeerStreamId, status: GoAwayStatus.PROTOCOL_ERROR, flags: 0 });
     this.#finish(failure);
@@ -1072,7 +863,11 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   #transportEnded(): void {
     if (this.#state === 'closed') return;
     const clean = this.#state === 'draining' && this.#streams.size === 0;
-    this.#finish(clean ? this.#peerGoAwayError : new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', 'the transport closed under the session'));
+    this.#finish(
+      clean ? this.#peerGoAwayError : new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', 'the transport closed under the session', { origin: 'peer' }),
+      false,
+      'peer',
+    );
   }
 
   #transportFailed(error: Error): void {
@@ -1095,25 +890,29 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       this.#goAwaySent = true;
       this.#send({ type: 'GOAWAY', lastGoodStreamId: this.#lastPeerStreamId, status: GoAwayStatus.OK, flags: 0 });
     }
-    this.#finish(new KubemuxError(ErrorCode.IDLE_TIMEOUT, 'session', `no frame was read or written for ${timeoutMs} ms (idleTimeoutMs)`));
+    this.#finish(new KubemuxError(ErrorCode.IDLE_TIMEOUT, 'session', `no frame was read or written for ${timeoutMs} ms (idleTimeoutMs)`, { origin: 'local' }));
   }
 
   #closedError(): KubemuxError {
     return new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', 'the session is closed', { cause: this.#closeError });
   }
 
-  /** Closes the session; `error` undefined means a clean close. `graceful` ends the transport instead of destroying it. */
-  #finish(error: KubemuxError | undefined, graceful = false): void {
+  /**
+   * Closes the session; `error` undefined means a clean close. `graceful` ends the transport
+   * instead of destroying it. `origin` (default: the error's) is who ended it, for the streams' errors.
+   */
+  #finish(error: KubemuxError | undefined, graceful = false, origin: ErrorOrigin | undefined = error?.origin): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#closeError = error;
-    clearTimeout(this.#stallTimer);
-    clearTimeout(this.#backlogTimer);
+    this.#pump.stop();
+    this.#receiver.stop();
     this.#idleTimer?.stop();
+    const details = origin === undefined ? {} : { origin };
     const streamError =
       error === undefined
-        ? new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', 'the session closed')
-        : new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', `the session closed: ${error.message}`, { cause: error });
+        ? new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', 'the session closed', details)
+        : new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', `the session closed: ${error.message}`, { ...details, cause: error });
     this.#pings.failAll(streamError);
     for (const [id, pending] of this.#pendingOpens) {
       clearTimeout(pending.timer);
@@ -1121,12 +920,9 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       this.#pendingOpens.delete(id);
     }
     for (const stream of [...this.#streams.values()]) {
-      stream.reset = true; // nothing more can be sent
+      this.#markReset(stream); // nothing more can be sent
       stream.destroy(streamError);
     }
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const waiter of waiters) waiter();
     const transport = this.#transport;
     transport.off('data', this.#onData);
     transport.off('end', this.#onEnd);
@@ -1135,8 +931,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     // Keep swallowing transport errors after we leave: a late ECONNRESET must not crash anyone.
     transport.off('error', this.#onError);
     transport.on('error', noop);
-    // What this tick wrote (a GOAWAY saying why) goes out before the transport ends.
-    if (this.#corked) this.#uncork();
+    // Waiting writers go on (and find the session closed); what this tick wrote leaves now.
+    this.#pump.flush();
     if (graceful) transport.end();
     else transport.destroy();
     this.emit('close', this.#closeError);
@@ -1151,8 +947,10 @@ function rethrow(error: unknown): never {
 
 function toStreamError(error: Error | null, streamId: number, message: string): KubemuxError {
   if (error instanceof KubemuxError) return error;
+  // The application destroyed the stream: we ended it.
   return new KubemuxError(ErrorCode.STREAM_RESET, 'stream', error === null ? message : `${message}: ${error.message}`, {
     streamId,
+    origin: 'local',
     cause: error ?? undefined,
   });
 }
