@@ -3,6 +3,14 @@
  * stream inside a WebSocket tunnel), in the client role (kubectl's side) or the server role (the
  * kubelet/runtime side).
  *
+ * This file is frame dispatch and lifecycle (of the session and of its streams' table); about 800
+ * lines, because the handler of each frame type and the lifecycle steps it triggers read and
+ * write the same tables (streams, pending opens, drain state) and are one state machine. The
+ * rest lives beside it: stream-state.ts (a stream's lifecycle), flow-control.ts (a window),
+ * receive-buffer.ts (unread bytes, the pause of the transport, windows returned), data-sender.ts
+ * (DATA under the peer's windows), write-pump.ts (corked writes, drain, the reply bound),
+ * pending-opens.ts (opens waiting for SYN_REPLY), session-types.ts (public types).
+ *
  * The design follows from the peer we must live with, Go's spdystream (spec/spdy-3.1.md):
  * - Frames are written in one synchronous path: a stream id is allocated, the stream registered,
  *   its header block compressed and its SYN_STREAM written without yielding, so ids and the zlib
@@ -12,18 +20,14 @@
  *   after a reset), never answered.
  * - Flow control is used only with a peer that shows it implements it (options.ts,
  *   FlowControlMode); spdystream never sends WINDOW_UPDATE, and waiting for one would stall.
- *   A stream that exists before we announce our windows is not held to them: the peer may have
- *   sent on it, unchecked, before it read them.
- * - Memory is bounded without the peer's help: past a stream's or the session's receive buffer
- *   the session stops reading the transport, and a stream that keeps it stopped for longer than
- *   receiveStallTimeoutMs is reset, so one unread stream cannot stall the others for ever.
- *   Replies to the peer's frames (PING echoes, SYN_REPLY, RST_STREAM) queued behind a transport
- *   that does not drain stop the reading too (maxQueuedReplyFrames), header blocks of open streams
- *   have a budget (maxSessionHeaderBytes), and no frame costs more than one walk over the streams.
- *   spec/memory-budget.md has the whole table.
+ * - Memory is bounded without the peer's help (receive-buffer.ts, write-pump.ts); header blocks
+ *   of open streams have a budget (maxSessionHeaderBytes), and no frame costs more than one walk
+ *   over the streams. spec/memory-budget.md has the whole table.
  * - The application's listeners ('stream', a stream's 'data', ...) run while a frame is being
  *   handled, but an exception they throw is theirs: it is rethrown on the next tick, outside the
  *   frame loop, and never taken for a malformed frame from the peer.
+ * - Errors say who ended a stream or the session (`origin`): 'peer' for its RST_STREAM, GOAWAY
+ *   or closed connection, 'local' for our deadlines, bounds, aborts and protocol answers.
  */
 import { EventEmitter } from 'eventemitter3';
 import type { Duplex } from 'node:stream';
@@ -56,106 +60,22 @@ import type {
 import { IdleTimer } from '../util/idle-timer.js';
 import { resolveSessionOptions, type ResolvedSessionOptions, type SpdySessionOptions } from './options.js';
 import { DataSender } from './data-sender.js';
+import { PendingOpens } from './pending-opens.js';
 import { PingTracker } from './pinger.js';
 import { ReceiveBuffer } from './receive-buffer.js';
+import type { DrainInfo, DrainReason, OpenStreamOptions, PingOptions, SessionStats, SpdySessionEvents } from './session-types.js';
 import { SpdyStream, type StreamInitiator } from './spdy-stream.js';
 import { WritePump } from './write-pump.js';
 
-/** Why a session stopped accepting new streams. */
-export type DrainReason = 'goaway-received' | 'goaway-sent' | 'stream-ids-exhausted';
-
-/** Why and how a session started draining ('draining' event). */
-export interface DrainInfo {
-  readonly reason: DrainReason;
-  /** The GOAWAY status, for the GOAWAY reasons. */
-  readonly goAwayStatus?: number;
-}
-
-/** Events of a {@link SpdySession}. */
-export interface SpdySessionEvents {
-  /** The peer opened a stream. Call `stream.accept()` or `stream.reject()`; with no listener, streams are refused. */
-  stream: (stream: SpdyStream) => void;
-  /** A stream entered the session's table (opened by either side). */
-  streamOpened: (stream: SpdyStream, initiator: StreamInitiator) => void;
-  /** A stream left the table: both directions ended (error undefined), or it was reset or failed. */
-  streamClosed: (stream: SpdyStream, error: KubemuxError | undefined) => void;
-  /** One of our pings was answered. */
-  ping: (rttMs: number) => void;
-  /** The session accepts no new streams; open ones may finish. A higher layer should replace it. */
-  draining: (info: DrainInfo) => void;
-  /** The session is closed; `error` is undefined for a clean, requested close. */
-  close: (error: KubemuxError | undefined) => void;
-}
-
-/** Counters for observability. A snapshot; cheap to take. */
-export interface SessionStats {
-  readonly streamsOpenedLocal: number;
-  readonly streamsOpenedRemote: number;
-  readonly streamsActive: number;
-  readonly framesSent: number;
-  readonly framesReceived: number;
-  readonly dataBytesSent: number;
-  readonly dataBytesReceived: number;
-  /** DATA frames (and their payload bytes) dropped because their stream was unknown, finished or reset. */
-  readonly droppedDataFrames: number;
-  readonly droppedDataBytes: number;
-  readonly unknownFramesReceived: number;
-  readonly pingsSent: number;
-  readonly pingsEchoed: number;
-  /** Bytes received but not yet read, over all streams. */
-  readonly unreadBytes: number;
-  /** True while the session has stopped reading its transport because readers are behind. */
-  readonly receivePaused: boolean;
-  /** True once the peer has shown it uses SPDY/3.1 flow control. */
-  readonly peerFlowControl: boolean;
-  /** Streams the peer opened that were refused (RST REFUSED_STREAM): draining, stream limit, header budget, no listener. */
-  readonly streamsRefused: number;
-  /** Replies to the peer queued since the transport last drained (see maxQueuedReplyFrames). */
-  readonly queuedReplyFrames: number;
-  /** Estimated heap held by the header blocks of the peer's open streams (see maxSessionHeaderBytes). */
-  readonly headerBytes: number;
-}
-
-/** Options of {@link SpdySession.openStream}. */
-export interface OpenStreamOptions {
-  /** Deadline for the SYN_REPLY, ms. Default: the session's streamOpenTimeoutMs. */
-  readonly timeoutMs?: number;
-  /** Send FIN with the SYN_STREAM (we will send nothing on this stream). */
-  readonly fin?: boolean;
-  /**
-   * Aborts the open: the stream is reset (RST_STREAM CANCEL), as at the deadline, and the call
-   * rejects with ERR_ABORTED (`name` `'AbortError'`, the signal's reason as `cause`; a
-   * KubemuxError reason as it is). An aborted signal sends nothing. No effect once the peer has
-   * replied.
-   */
-  readonly signal?: AbortSignal;
-  /**
-   * Called synchronously once the SYN_STREAM has been handed to the transport, with the stream,
-   * before the peer's reply: a caller that pipelines may end the stream (or write to it) at once,
-   * its frames following the SYN_STREAM on the wire. The returned promise still settles on the
-   * reply (or the failure, which destroys the stream).
-   */
-  readonly sent?: (stream: SpdyStream) => void;
-}
-
-/** Options of {@link SpdySession.ping}. */
-export interface PingOptions {
-  /** Deadline for the answer, ms. Default: the session's pingTimeoutMs. */
-  readonly timeoutMs?: number;
-  /**
-   * Aborts the wait: the call rejects with ERR_ABORTED (as {@link OpenStreamOptions.signal}). The
-   * PING already sent stays sent; a late answer is ignored.
-   */
-  readonly signal?: AbortSignal;
-}
-
+/**
+ * The session's own state (#startDraining and #finish are its only writers):
+ *
+ *     open ──GOAWAY sent or received / stream ids used up──▶ draining ──last stream gone (GOAWAY)──▶ closed
+ *       └─────────── transport ended or failed, protocol error, idle, destroy() ───────────────────────▲
+ *
+ * Draining for used-up stream ids alone stays up until the owner closes; 'closed' is final.
+ */
 type SessionState = 'open' | 'draining' | 'closed';
-
-interface PendingOpen {
-  readonly resolve: (stream: SpdyStream) => void;
-  readonly reject: (error: KubemuxError) => void;
-  readonly timer: NodeJS.Timeout;
-}
 
 const NO_HEADERS: HeaderBlock = new Map();
 
@@ -173,7 +93,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   readonly #receiver: ReceiveBuffer;
 
   readonly #streams = new Map<number, SpdyStream>();
-  readonly #pendingOpens = new Map<number, PendingOpen>();
+  readonly #pendingOpens = new PendingOpens();
   #nextStreamId: number;
   #lastPeerStreamId = 0;
   #activeLocal = 0;
@@ -351,34 +271,16 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     this.#nextStreamId += 2;
     const stream = this.#createStream(id, 'local', block);
     return new Promise<SpdyStream>((resolve, reject) => {
-      // Whoever settles the open (the reply, a reset, GOAWAY, the close) goes through these, so
-      // the abort listener never outlives it.
-      const onAbort = (): void => giveUp(abortError(signal!, 'stream', `opening stream ${id}`));
-      const settled = (): void => signal?.removeEventListener('abort', onAbort);
-      // The deadline and the abort: the stream is reset and the open fails with `error`.
-      const giveUp = (error: KubemuxError): void => {
-        this.#pendingOpens.delete(id);
-        clearTimeout(timer);
-        settled();
-        this.#resetStream(stream, RstStatus.CANCEL);
-        stream.destroy(error);
-        reject(error);
-      };
-      const timer = setTimeout(() => {
-        giveUp(new KubemuxError(ErrorCode.STREAM_OPEN_TIMEOUT, 'stream', `no SYN_REPLY for stream ${id} within ${timeoutMs} ms`, { streamId: id, origin: 'local' }));
-      }, timeoutMs);
-      timer.unref();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#pendingOpens.set(id, {
-        resolve: (opened) => {
-          settled();
-          resolve(opened);
+      this.#pendingOpens.add(id, {
+        timeoutMs,
+        signal,
+        resolve,
+        reject,
+        // The deadline and the abort: the stream is reset.
+        giveUp: (error) => {
+          this.#resetStream(stream, RstStatus.CANCEL);
+          stream.destroy(error);
         },
-        reject: (error) => {
-          settled();
-          reject(error);
-        },
-        timer,
       });
       const fin = options.fin === true;
       if (fin) stream.lifecycle.finishLocal();
@@ -482,12 +384,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     if (!this.#holds(stream)) return;
     // Destroyed before both directions ended cleanly: tell the peer, unless it already knows.
     if (!stream.lifecycle.isFinal) this.#resetStream(stream, RstStatus.CANCEL);
-    const pending = this.#pendingOpens.get(stream.id);
-    if (pending !== undefined) {
-      this.#pendingOpens.delete(stream.id);
-      clearTimeout(pending.timer);
-      pending.reject(toStreamError(error, stream.id, 'the stream was destroyed before the peer replied'));
-    }
+    this.#pendingOpens.take(stream.id)?.reject(toStreamError(error, stream.id, 'the stream was destroyed before the peer replied'));
     this.#retire(stream, error === null ? undefined : toStreamError(error, stream.id, 'stream destroyed'));
   }
 
@@ -622,12 +519,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     // Replies to unknown streams (e.g. one we gave up on) and repeated replies are ignored.
     if (stream === undefined || stream.initiator !== 'local' || stream.lifecycle.replied) return;
     stream.lifecycle.markReplied();
-    const pending = this.#pendingOpens.get(stream.id);
-    if (pending !== undefined) {
-      this.#pendingOpens.delete(stream.id);
-      clearTimeout(pending.timer);
-      pending.resolve(stream);
-    }
+    this.#pendingOpens.take(stream.id)?.resolve(stream);
     if (frame.flags & FLAG_FIN) this.#remoteFinished(stream);
   }
 
@@ -667,11 +559,11 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     this.#peerLastGoodStreamId = frame.lastGoodStreamId;
     // Streams we opened above the peer's last good id were never processed: fail them as refused
     // so callers can retry them on another session.
-    for (const [id, pending] of this.#pendingOpens) {
+    for (const id of this.#pendingOpens.ids()) {
       if (id % 2 === this.options.firstStreamId % 2 && id > frame.lastGoodStreamId) {
         const stream = this.#streams.get(id);
-        this.#pendingOpens.delete(id);
-        clearTimeout(pending.timer);
+        const pending = this.#pendingOpens.take(id);
+        if (pending === undefined) continue;
         const error = new KubemuxError(ErrorCode.STREAM_REFUSED, 'stream', `the peer sent GOAWAY before processing stream ${id}`, {
           streamId: id,
           goAwayStatus: frame.status,
@@ -914,11 +806,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
         ? new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', 'the session closed', details)
         : new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', `the session closed: ${error.message}`, { ...details, cause: error });
     this.#pings.failAll(streamError);
-    for (const [id, pending] of this.#pendingOpens) {
-      clearTimeout(pending.timer);
-      pending.reject(streamError);
-      this.#pendingOpens.delete(id);
-    }
+    this.#pendingOpens.rejectAll(streamError);
     for (const stream of [...this.#streams.values()]) {
       this.#markReset(stream); // nothing more can be sent
       stream.destroy(streamError);
