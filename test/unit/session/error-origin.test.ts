@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { ErrorCode, isKubemuxError, type KubemuxError } from '../../../src/errors.js';
-import type { SpdySessionOptions, SpdyStream } from '../../../src/session/index.js';
+import type { SpdySession, SpdySessionOptions, SpdyStream } from '../../../src/session/index.js';
 import { RstStatus } from '../../../src/spdy/index.js';
 import { once, within } from '../../support/deadlines.js';
-import { data, goaway, reply, rst, scriptedPair, syn, windowUpdate } from '../../support/scripted-peer.js';
+import { data, goaway, reply, rst, scriptedPair, syn, windowUpdate, type ScriptedPeer } from '../../support/scripted-peer.js';
 
 const HEADERS = { streamtype: 'data', port: '8080', requestid: '0' };
 
@@ -19,16 +19,21 @@ function setup(t: TestContext, options: SpdySessionOptions): ReturnType<typeof s
   return pair;
 }
 
+/** Opens stream 1 and has the peer accept it. */
+async function openStream1(session: SpdySession, peer: ScriptedPeer): Promise<SpdyStream> {
+  const opening = session.openStream(HEADERS);
+  await peer.expect({ type: 'SYN_STREAM', streamId: 1 });
+  peer.send(reply(1));
+  return opening;
+}
+
 function closedWith(stream: SpdyStream): Promise<KubemuxError> {
   return new Promise((resolve) => stream.once('error', (error) => resolve(error as KubemuxError)));
 }
 
 test("the peer's RST_STREAM: the stream fails with origin 'peer'", async (t) => {
   const { session, peer } = setup(t, { role: 'client' });
-  const opening = session.openStream(HEADERS);
-  await peer.expect({ type: 'SYN_STREAM', streamId: 1 });
-  peer.send(reply(1));
-  const stream = await opening;
+  const stream = await openStream1(session, peer);
   const failed = closedWith(stream);
   peer.send(rst(1, RstStatus.INTERNAL_ERROR));
   const error = await failed;
@@ -72,10 +77,7 @@ test("a peer that breaks our window: the stream fails ERR_FLOW_CONTROL with orig
 
 test("the peer closes the connection: the session and its streams end with origin 'peer'", async (t) => {
   const { session, peer } = setup(t, { role: 'client' });
-  const opening = session.openStream(HEADERS);
-  await peer.expect({ type: 'SYN_STREAM', streamId: 1 });
-  peer.send(reply(1));
-  const stream = await opening;
+  const stream = await openStream1(session, peer);
   const failed = closedWith(stream);
   const closed = once<[KubemuxError | undefined]>(session, 'close');
   peer.close();
