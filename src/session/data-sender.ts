@@ -7,14 +7,17 @@
  * stream, or for the session, then touches only the writers it can move (one frame, bounded work).
  * A write is finished (its callback called) once all of it is handed to the write pump and the
  * transport takes more.
+ *
+ * Each stream's window and waiting write live on the stream (`sendWindow`, `pendingWrite`,
+ * internal fields only this file writes), so a frame touches one stream without a lookup.
  */
 import { DEFAULT_INITIAL_WINDOW_BYTES } from '../spdy/index.js';
 import { FlowControl } from './flow-control.js';
 import type { SpdyStream } from './spdy-stream.js';
 import type { WritePump } from './write-pump.js';
 
-/** A write waiting for send window. */
-interface PendingWrite {
+/** A write waiting for send window (kept on its stream, `stream.pendingWrite`). */
+export interface PendingWrite {
   readonly chunk: Buffer;
   offset: number;
   readonly callback: (error?: Error | null) => void;
@@ -29,8 +32,8 @@ export class DataSender {
   #peerFlowControl = false;
   #peerInitialWindow = DEFAULT_INITIAL_WINDOW_BYTES;
   readonly #sessionWindow = new FlowControl(DEFAULT_INITIAL_WINDOW_BYTES, { scope: 'session', name: 'the session' });
-  readonly #windows = new Map<SpdyStream, FlowControl>();
-  readonly #writes = new Map<SpdyStream, PendingWrite>();
+  /** The streams in the session's table (their windows shift with a new initial window). */
+  readonly #streams = new Set<SpdyStream>();
   readonly #blockedOnStream = new Set<SpdyStream>();
   readonly #blockedOnSession = new Set<SpdyStream>();
 
@@ -53,12 +56,13 @@ export class DataSender {
 
   /** Starts a new stream's send window at the peer's initial window. */
   track(stream: SpdyStream): void {
-    this.#windows.set(stream, new FlowControl(this.#peerInitialWindow, { scope: 'stream', name: `stream ${stream.id}`, streamId: stream.id }));
+    stream.sendWindow = new FlowControl(this.#peerInitialWindow, { scope: 'stream', name: `stream ${stream.id}`, streamId: stream.id });
+    this.#streams.add(stream);
   }
 
   /** Sends `chunk` on `stream` as the windows allow; `callback` once it is all handed on. */
   write(stream: SpdyStream, chunk: Buffer, callback: (error?: Error | null) => void): void {
-    this.#writes.set(stream, { chunk, offset: 0, callback, pumping: false });
+    stream.pendingWrite = { chunk, offset: 0, callback, pumping: false };
     this.#send(stream);
   }
 
@@ -67,7 +71,7 @@ export class DataSender {
     const delta = bytes - this.#peerInitialWindow;
     if (delta === 0) return;
     this.#peerInitialWindow = bytes;
-    for (const window of this.#windows.values()) window.shift(delta);
+    for (const stream of this.#streams) stream.sendWindow?.shift(delta);
     if (delta > 0) {
       for (const stream of [...this.#blockedOnStream]) {
         this.#blockedOnStream.delete(stream);
@@ -90,10 +94,10 @@ export class DataSender {
 
   /** The peer's WINDOW_UPDATE for `stream`; throws ERR_FLOW_CONTROL (stream) past 2^31-1. */
   creditStream(stream: SpdyStream, bytes: number): void {
-    const window = this.#windows.get(stream);
+    const window = stream.sendWindow;
     if (window === undefined) return;
     window.credit(bytes);
-    if (this.#writes.has(stream)) {
+    if (stream.pendingWrite !== undefined) {
       this.#blockedOnStream.delete(stream);
       this.#send(stream);
     }
@@ -101,18 +105,18 @@ export class DataSender {
 
   /** The stream left the table: returns the callback of its unfinished write, if any, for the caller to fail. */
   forget(stream: SpdyStream): ((error: Error) => void) | undefined {
-    this.#windows.delete(stream);
+    this.#streams.delete(stream);
     this.#blockedOnStream.delete(stream);
     this.#blockedOnSession.delete(stream);
-    const pending = this.#writes.get(stream);
-    this.#writes.delete(stream);
+    const pending = stream.pendingWrite;
+    stream.pendingWrite = undefined;
     return pending?.callback;
   }
 
   /** Sends as much of the stream's pending write as the windows allow; finishes it when done. */
   #send(stream: SpdyStream): void {
-    const pending = this.#writes.get(stream);
-    const window = this.#windows.get(stream);
+    const pending = stream.pendingWrite;
+    const window = stream.sendWindow;
     // A transport that delivers synchronously can bring a WINDOW_UPDATE (and so a nested call)
     // while this loop is still writing; the outer loop sees the new window on its next turn.
     if (pending === undefined || window === undefined || pending.pumping) return;
@@ -135,9 +139,9 @@ export class DataSender {
       }
       this.#pump.sendData(stream.id, 0, payload);
       // Sending can close the session or the stream (a synchronous transport again).
-      if (this.#writes.get(stream) !== pending) return;
+      if (stream.pendingWrite !== pending) return;
     }
-    this.#writes.delete(stream);
+    stream.pendingWrite = undefined;
     this.#blockedOnStream.delete(stream);
     this.#blockedOnSession.delete(stream);
     this.#pump.whenWritable(pending.callback);

@@ -526,7 +526,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   #onRstStream(frame: RstStreamFrame): void {
     const stream = this.#streams.get(frame.streamId);
     if (stream === undefined) return;
-    stream.lifecycle.reset();
+    this.#markReset(stream);
     const refused = frame.status === RstStatus.REFUSED_STREAM;
     const error = new KubemuxError(
       refused ? ErrorCode.STREAM_REFUSED : ErrorCode.STREAM_RESET,
@@ -571,7 +571,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
         });
         pending.reject(error);
         if (stream !== undefined) {
-          stream.lifecycle.reset();
+          this.#markReset(stream);
           stream.destroy(error);
         }
       }

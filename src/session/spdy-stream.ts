@@ -16,6 +16,8 @@
 import { Duplex } from 'node:stream';
 import type { HeaderBlock } from '../spdy/index.js';
 import { ReadableFeeder } from '../util/readable-feeder.js';
+import type { PendingWrite } from './data-sender.js';
+import type { FlowControl } from './flow-control.js';
 import { StreamState } from './stream-state.js';
 
 /** What a stream needs from its session. Implemented by SpdySession. @internal */
@@ -60,6 +62,12 @@ export class SpdyStream extends Duplex {
   // The lifecycle (stream-state.ts): one state, moved only through its checked transitions.
   readonly #state: StreamState;
   #receivedBytes = 0;
+
+  // The send side, written only by data-sender.ts (kept here so that a frame finds them without a lookup).
+  /** @internal The peer's window for this stream (enforced once the peer uses flow control). */
+  sendWindow: FlowControl | undefined;
+  /** @internal The write waiting for send window. */
+  pendingWrite: PendingWrite | undefined;
 
   /** @internal Estimated heap of the peer's header block this stream holds (the session's header budget). */
   readonly headerBytes: number;
