@@ -6,4 +6,4 @@
  */
 export * from './spdy/index.js';
 export * from './channel/index.js';
-export { KubemuxError, ErrorCode, isKubemuxError, type ErrorScope, type KubemuxErrorDetails } from './errors.js';
+export { KubemuxError, ErrorCode, isKubemuxError, type ErrorScope, type ErrorOrigin, type KubemuxErrorDetails } from './errors.js';

@@ -36,6 +36,12 @@ export const ErrorCode = {
   COMPRESSION: 'ERR_COMPRESSION',
   /** An argument or option is out of its documented range. */
   INVALID_ARGUMENT: 'ERR_INVALID_ARGUMENT',
+  /**
+   * The call is valid in itself but not in the object's present state: writing to a stream
+   * after ending it, a lifecycle transition that the state machine does not allow. Arguments
+   * that are wrong whatever the state are {@link ErrorCode.INVALID_ARGUMENT}.
+   */
+  INVALID_STATE: 'ERR_INVALID_STATE',
 
   // session
   /** The peer reset the stream (RST_STREAM); `rstStatus` says why. */
@@ -99,6 +105,14 @@ export const ErrorCode = {
 /** One of the {@link ErrorCode} values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+/**
+ * Who ended the stream or session an error reports, as h2's `Initiator`: `'peer'` when the other
+ * side did (its RST_STREAM, GOAWAY, close frame, or closing the connection), `'local'` when this
+ * side did (a deadline, a bound of the memory budget, an abort, a protocol violation we detected
+ * and answered). Absent when the error ends nothing, or nobody can tell (a failed socket).
+ */
+export type ErrorOrigin = 'local' | 'peer';
+
 /** Extra, structured facts about an error. Never contains credentials. */
 export interface KubemuxErrorDetails {
   /** Stream the error concerns, when it concerns one. */
@@ -111,6 +125,8 @@ export interface KubemuxErrorDetails {
   readonly httpStatus?: number;
   /** WebSocket close status: the one received, the one sent for a peer's protocol violation (1002, 1007, 1009), or 1006 when no close frame came. */
   readonly closeCode?: number;
+  /** Who ended the stream or session: see {@link ErrorOrigin}. */
+  readonly origin?: ErrorOrigin;
   /** The underlying error (a Node system error, a zlib error, ...). */
   readonly cause?: unknown;
 }
@@ -131,6 +147,8 @@ export class KubemuxError extends Error {
   declare readonly goAwayStatus?: number;
   declare readonly httpStatus?: number;
   declare readonly closeCode?: number;
+  /** Who ended the stream or session, when the layer that raised the error knows: see {@link ErrorOrigin}. */
+  declare readonly origin?: ErrorOrigin;
 
   constructor(code: ErrorCode, scope: ErrorScope, message: string, details: KubemuxErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -139,12 +157,23 @@ export class KubemuxError extends Error {
     this.scope = scope;
     const self = this as { -readonly [K in DetailField]?: number };
     for (const field of DETAIL_FIELDS) if (details[field] !== undefined) self[field] = details[field];
+    if (details.origin !== undefined) (this as { origin?: ErrorOrigin }).origin = details.origin;
   }
 }
 
 /** True when `err` is a {@link KubemuxError}, optionally with the given code. */
 export function isKubemuxError(err: unknown, code?: ErrorCode): err is KubemuxError {
   return err instanceof KubemuxError && (code === undefined || err.code === code);
+}
+
+/**
+ * Sets `origin` on an error that has none yet: one made by a layer that cannot know who ends
+ * what (the frame decoder, say), when the layer above decides. Returns the same error.
+ * @internal
+ */
+export function markOrigin(error: KubemuxError, origin: ErrorOrigin): KubemuxError {
+  if (error.origin === undefined) (error as { origin?: ErrorOrigin }).origin = origin;
+  return error;
 }
 
 /**
@@ -156,5 +185,6 @@ export function isKubemuxError(err: unknown, code?: ErrorCode): err is KubemuxEr
 export function abortError(signal: AbortSignal, scope: ErrorScope, what: string): KubemuxError {
   const reason: unknown = signal.reason;
   if (reason instanceof KubemuxError) return reason;
-  return new KubemuxError(ErrorCode.ABORTED, scope, `${what} was aborted`, { cause: reason });
+  // The caller aborted: this side ends the operation.
+  return new KubemuxError(ErrorCode.ABORTED, scope, `${what} was aborted`, { origin: 'local', cause: reason });
 }

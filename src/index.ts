@@ -2,7 +2,7 @@
  * kubemux: the public API. Low-level frame codecs are in `kubemux/codec`; the test server and
  * fake cluster in `kubemux/testing`.
  */
-export { KubemuxError, ErrorCode, isKubemuxError, abortError, type ErrorScope, type KubemuxErrorDetails } from './errors.js';
+export { KubemuxError, ErrorCode, isKubemuxError, abortError, type ErrorScope, type ErrorOrigin, type KubemuxErrorDetails } from './errors.js';
 export {
   SpdySession,
   SpdyStream,

@@ -3,6 +3,14 @@
  * stream inside a WebSocket tunnel), in the client role (kubectl's side) or the server role (the
  * kubelet/runtime side).
  *
+ * This file is frame dispatch and lifecycle (of the session and of its streams' table); about 800
+ * lines, because the handler of each frame type and the lifecycle steps it triggers read and
+ * write the same tables (streams, pending opens, drain state) and are one state machine. The
+ * rest lives beside it: stream-state.ts (a stream's lifecycle), flow-control.ts (a window),
+ * receive-buffer.ts (unread bytes, the pause of the transport, windows returned), data-sender.ts
+ * (DATA under the peer's windows), write-pump.ts (corked writes, drain, the reply bound),
+ * pending-opens.ts (opens waiting for SYN_REPLY), session-types.ts (public types).
+ *
  * The design follows from the peer we must live with, Go's spdystream (spec/spdy-3.1.md):
  * - Frames are written in one synchronous path: a stream id is allocated, the stream registered,
  *   its header block compressed and its SYN_STREAM written without yielding, so ids and the zlib
@@ -12,33 +20,28 @@
  *   after a reset), never answered.
  * - Flow control is used only with a peer that shows it implements it (options.ts,
  *   FlowControlMode); spdystream never sends WINDOW_UPDATE, and waiting for one would stall.
- *   A stream that exists before we announce our windows is not held to them: the peer may have
- *   sent on it, unchecked, before it read them.
- * - Memory is bounded without the peer's help: past a stream's or the session's receive buffer
- *   the session stops reading the transport, and a stream that keeps it stopped for longer than
- *   receiveStallTimeoutMs is reset, so one unread stream cannot stall the others for ever.
- *   Replies to the peer's frames (PING echoes, SYN_REPLY, RST_STREAM) queued behind a transport
- *   that does not drain stop the reading too (maxQueuedReplyFrames), header blocks of open streams
- *   have a budget (maxSessionHeaderBytes), and no frame costs more than one walk over the streams.
- *   spec/memory-budget.md has the whole table.
+ * - Memory is bounded without the peer's help (receive-buffer.ts, write-pump.ts); header blocks
+ *   of open streams have a budget (maxSessionHeaderBytes), and no frame costs more than one walk
+ *   over the streams. spec/memory-budget.md has the whole table.
  * - The application's listeners ('stream', a stream's 'data', ...) run while a frame is being
  *   handled, but an exception they throw is theirs: it is rethrown on the next tick, outside the
  *   frame loop, and never taken for a malformed frame from the peer.
+ * - Errors say who ended a stream or the session (`origin`): 'peer' for its RST_STREAM, GOAWAY
+ *   or closed connection, 'local' for our deadlines, bounds, aborts and protocol answers.
  */
 import { EventEmitter } from 'eventemitter3';
 import type { Duplex } from 'node:stream';
-import { ErrorCode, KubemuxError, abortError } from '../errors.js';
+import { ErrorCode, KubemuxError, abortError, isKubemuxError, markOrigin, type ErrorOrigin } from '../errors.js';
+import { noop } from '../util/noop.js';
 import {
   DEFAULT_INITIAL_WINDOW_BYTES,
   FLAG_FIN,
   FLAG_UNIDIRECTIONAL,
   FrameDecoder,
-  FrameEncoder,
   GoAwayStatus,
   MAX_STREAM_ID,
   RstStatus,
   SettingsId,
-  encodeDataFrameHeader,
   goAwayStatusName,
   headerBlockFrom,
   headerBlockMemory,
@@ -57,104 +60,23 @@ import type {
 } from '../spdy/index.js';
 import { IdleTimer } from '../util/idle-timer.js';
 import { resolveSessionOptions, type ResolvedSessionOptions, type SpdySessionOptions } from './options.js';
+import { DataSender } from './data-sender.js';
+import { PendingOpens } from './pending-opens.js';
 import { PingTracker } from './pinger.js';
+import { ReceiveBuffer } from './receive-buffer.js';
+import type { DrainInfo, DrainReason, OpenStreamOptions, PingOptions, SessionStats, SpdySessionEvents } from './session-types.js';
 import { SpdyStream, type StreamInitiator } from './spdy-stream.js';
+import { WritePump } from './write-pump.js';
 
-/** Why a session stopped accepting new streams. */
-export type DrainReason = 'goaway-received' | 'goaway-sent' | 'stream-ids-exhausted';
-
-/** Why and how a session started draining ('draining' event). */
-export interface DrainInfo {
-  readonly reason: DrainReason;
-  /** The GOAWAY status, for the GOAWAY reasons. */
-  readonly goAwayStatus?: number;
-}
-
-/** Events of a {@link SpdySession}. */
-export interface SpdySessionEvents {
-  /** The peer opened a stream. Call `stream.accept()` or `stream.reject()`; with no listener, streams are refused. */
-  stream: (stream: SpdyStream) => void;
-  /** A stream entered the session's table (opened by either side). */
-  streamOpened: (stream: SpdyStream, initiator: StreamInitiator) => void;
-  /** A stream left the table: both directions ended (error undefined), or it was reset or failed. */
-  streamClosed: (stream: SpdyStream, error: KubemuxError | undefined) => void;
-  /** One of our pings was answered. */
-  ping: (rttMs: number) => void;
-  /** The session accepts no new streams; open ones may finish. A higher layer should replace it. */
-  draining: (info: DrainInfo) => void;
-  /** The session is closed; `error` is undefined for a clean, requested close. */
-  close: (error: KubemuxError | undefined) => void;
-}
-
-/** Counters for observability. A snapshot; cheap to take. */
-export interface SessionStats {
-  readonly streamsOpenedLocal: number;
-  readonly streamsOpenedRemote: number;
-  readonly streamsActive: number;
-  readonly framesSent: number;
-  readonly framesReceived: number;
-  readonly dataBytesSent: number;
-  readonly dataBytesReceived: number;
-  /** DATA frames (and their payload bytes) dropped because their stream was unknown, finished or reset. */
-  readonly droppedDataFrames: number;
-  readonly droppedDataBytes: number;
-  readonly unknownFramesReceived: number;
-  readonly pingsSent: number;
-  readonly pingsEchoed: number;
-  /** Bytes received but not yet read, over all streams. */
-  readonly unreadBytes: number;
-  /** True while the session has stopped reading its transport because readers are behind. */
-  readonly receivePaused: boolean;
-  /** True once the peer has shown it uses SPDY/3.1 flow control. */
-  readonly peerFlowControl: boolean;
-  /** Streams the peer opened that were refused (RST REFUSED_STREAM): draining, stream limit, header budget, no listener. */
-  readonly streamsRefused: number;
-  /** Replies to the peer queued since the transport last drained (see maxQueuedReplyFrames). */
-  readonly queuedReplyFrames: number;
-  /** Estimated heap held by the header blocks of the peer's open streams (see maxSessionHeaderBytes). */
-  readonly headerBytes: number;
-}
-
-/** Options of {@link SpdySession.openStream}. */
-export interface OpenStreamOptions {
-  /** Deadline for the SYN_REPLY, ms. Default: the session's streamOpenTimeoutMs. */
-  readonly timeoutMs?: number;
-  /** Send FIN with the SYN_STREAM (we will send nothing on this stream). */
-  readonly fin?: boolean;
-  /**
-   * Aborts the open: the stream is reset (RST_STREAM CANCEL), as at the deadline, and the call
-   * rejects with ERR_ABORTED (`name` `'AbortError'`, the signal's reason as `cause`; a
-   * KubemuxError reason as it is). An aborted signal sends nothing. No effect once the peer has
-   * replied.
-   */
-  readonly signal?: AbortSignal;
-  /**
-   * Called synchronously once the SYN_STREAM has been handed to the transport, with the stream,
-   * before the peer's reply: a caller that pipelines may end the stream (or write to it) at once,
-   * its frames following the SYN_STREAM on the wire. The returned promise still settles on the
-   * reply (or the failure, which destroys the stream).
-   */
-  readonly sent?: (stream: SpdyStream) => void;
-}
-
-/** Options of {@link SpdySession.ping}. */
-export interface PingOptions {
-  /** Deadline for the answer, ms. Default: the session's pingTimeoutMs. */
-  readonly timeoutMs?: number;
-  /**
-   * Aborts the wait: the call rejects with ERR_ABORTED (as {@link OpenStreamOptions.signal}). The
-   * PING already sent stays sent; a late answer is ignored.
-   */
-  readonly signal?: AbortSignal;
-}
-
+/**
+ * The session's own state (#startDraining and #finish are its only writers):
+ *
+ *     open ──GOAWAY sent or received / stream ids used up──▶ draining ──last stream gone (GOAWAY)──▶ closed
+ *       └─────────── transport ended or failed, protocol error, idle, destroy() ───────────────────────▲
+ *
+ * Draining for used-up stream ids alone stays up until the owner closes; 'closed' is final.
+ */
 type SessionState = 'open' | 'draining' | 'closed';
-
-interface PendingOpen {
-  readonly resolve: (stream: SpdyStream) => void;
-  readonly reject: (error: KubemuxError) => void;
-  readonly timer: NodeJS.Timeout;
-}
 
 const NO_HEADERS: HeaderBlock = new Map();
 
@@ -166,11 +88,13 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   readonly options: ResolvedSessionOptions;
   readonly #transport: Duplex;
   readonly #decoder: FrameDecoder;
-  readonly #encoder = new FrameEncoder();
   readonly #pings: PingTracker;
+  readonly #pump: WritePump;
+  readonly #sender: DataSender;
+  readonly #receiver: ReceiveBuffer;
 
   readonly #streams = new Map<number, SpdyStream>();
-  readonly #pendingOpens = new Map<number, PendingOpen>();
+  readonly #pendingOpens = new PendingOpens();
   #nextStreamId: number;
   #lastPeerStreamId = 0;
   #activeLocal = 0;
@@ -183,41 +107,11 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   #peerGoAwayError: KubemuxError | undefined;
   #goAwaySent = false;
 
-  // Transport backpressure.
-  #needDrain = false;
-  /** The transport is corked until the end of this tick (see #writeBytes). */
-  #corked = false;
-  #drainWaiters: Array<() => void> = [];
-
-  // Replies queued behind a transport that does not drain (maxQueuedReplyFrames).
-  /** True while the decoder is handing out the peer's frames: control frames sent now are replies. */
-  #receiving = false;
-  #queuedReplies = 0;
-  #repliesBacklogged = false;
-  #backlogTimer: NodeJS.Timeout | undefined;
-
   /** Estimated heap of the header blocks of the peer's open streams (maxSessionHeaderBytes). */
   #headerBytes = 0;
   /** The last-good stream id of the first GOAWAY received (later ones matter only if lower). */
   #peerLastGoodStreamId: number | undefined;
   readonly #idleTimer: IdleTimer | undefined;
-
-  // Receive buffering (see the file comment).
-  #unreadBytes = 0;
-  readonly #overfullStreams = new Set<SpdyStream>();
-  #receivePaused = false;
-  #stallTimer: NodeJS.Timeout | undefined;
-
-  // Flow control.
-  #peerFlowControl = false;
-  #advertised = false;
-  #peerInitialWindow = DEFAULT_INITIAL_WINDOW_BYTES;
-  #sessionSendWindow = DEFAULT_INITIAL_WINDOW_BYTES;
-  #sessionOwedBytes = 0;
-  // Writers waiting for window, by whose window they wait for: a WINDOW_UPDATE for one stream, or
-  // for the session, then touches only the writers it can move (one frame, bounded work).
-  readonly #blockedOnStream = new Set<SpdyStream>();
-  readonly #blockedOnSession = new Set<SpdyStream>();
 
   readonly #stats = {
     streamsOpenedLocal: 0,
@@ -246,14 +140,14 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       // goes on with the next frame.
       process.nextTick(rethrow, error);
     }
-    return this.#state !== 'closed' && !this.#repliesBacklogged;
+    return this.#state !== 'closed' && !this.#pump.backlogged;
   };
 
   readonly #onData = (chunk: Buffer): void => this.#receive(chunk);
   readonly #onEnd = (): void => this.#transportEnded();
   readonly #onError = (error: Error): void => this.#transportFailed(error);
   readonly #onClose = (): void => this.#transportEnded();
-  readonly #onDrain = (): void => this.#drained();
+  readonly #onDrain = (): void => this.#pump.drained();
 
   /**
    * Starts a session on `transport`, which must already carry SPDY bytes (the HTTP upgrade, if
@@ -273,6 +167,28 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       splitDataPayloads: true,
     });
     this.#nextStreamId = this.options.firstStreamId;
+    const resolved = this.options;
+    this.#pump = new WritePump(transport, resolved, {
+      frameSent: (dataBytes) => {
+        this.#stats.framesSent++;
+        this.#stats.dataBytesSent += dataBytes;
+        this.#idleTimer?.touch();
+      },
+      backlogChanged: () => this.#receiver.updatePause(),
+      backlogExpired: (error) => this.#protocolFailure(error),
+    });
+    this.#sender = new DataSender(this.#pump, resolved.maxDataFrameBytes);
+    this.#receiver = new ReceiveBuffer(transport, this.#streams, resolved, {
+      sendWindowUpdate: (streamId, deltaWindowSize) => this.#send({ type: 'WINDOW_UPDATE', streamId, deltaWindowSize, flags: 0 }),
+      backlogged: () => this.#pump.backlogged,
+      stalled: (stream) =>
+        this.#failStream(
+          stream,
+          RstStatus.CANCEL,
+          ErrorCode.STREAM_RECEIVE_STALLED,
+          `stream ${stream.id} held ${stream.unreadBytes} unread bytes for ${resolved.receiveStallTimeoutMs} ms and blocked the session`,
+        ),
+    });
     this.#pings = new PingTracker(this.options.role, (id) => {
       this.#stats.pingsSent++;
       this.#send({ type: 'PING', id, flags: 0 });
@@ -316,10 +232,10 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     return {
       ...this.#stats,
       streamsActive: this.#streams.size,
-      unreadBytes: this.#unreadBytes,
-      receivePaused: this.#receivePaused,
-      peerFlowControl: this.#peerFlowControl,
-      queuedReplyFrames: this.#queuedReplies,
+      unreadBytes: this.#receiver.unreadBytes,
+      receivePaused: this.#receiver.paused,
+      peerFlowControl: this.#sender.peerFlowControl,
+      queuedReplyFrames: this.#pump.queuedReplies,
       headerBytes: this.#headerBytes,
     };
   }
@@ -356,40 +272,22 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     this.#nextStreamId += 2;
     const stream = this.#createStream(id, 'local', block);
     return new Promise<SpdyStream>((resolve, reject) => {
-      // Whoever settles the open (the reply, a reset, GOAWAY, the close) goes through these, so
-      // the abort listener never outlives it.
-      const onAbort = (): void => giveUp(abortError(signal!, 'stream', `opening stream ${id}`));
-      const settled = (): void => signal?.removeEventListener('abort', onAbort);
-      // The deadline and the abort: the stream is reset and the open fails with `error`.
-      const giveUp = (error: KubemuxError): void => {
-        this.#pendingOpens.delete(id);
-        clearTimeout(timer);
-        settled();
-        this.#resetStream(stream, RstStatus.CANCEL);
-        stream.destroy(error);
-        reject(error);
-      };
-      const timer = setTimeout(() => {
-        giveUp(new KubemuxError(ErrorCode.STREAM_OPEN_TIMEOUT, 'stream', `no SYN_REPLY for stream ${id} within ${timeoutMs} ms`, { streamId: id }));
-      }, timeoutMs);
-      timer.unref();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#pendingOpens.set(id, {
-        resolve: (opened) => {
-          settled();
-          resolve(opened);
+      this.#pendingOpens.add(id, {
+        timeoutMs,
+        signal,
+        resolve,
+        reject,
+        // The deadline and the abort: the stream is reset.
+        giveUp: (error) => {
+          this.#resetStream(stream, RstStatus.CANCEL);
+          stream.destroy(error);
         },
-        reject: (error) => {
-          settled();
-          reject(error);
-        },
-        timer,
       });
-      const flags = options.fin === true ? FLAG_FIN : 0;
-      if (flags & FLAG_FIN) stream.localFin = true;
+      const fin = options.fin === true;
+      if (fin) stream.lifecycle.finishLocal();
       // Registered above, sent here, in the same synchronous step: ids reach the wire in order.
-      this.#send({ type: 'SYN_STREAM', streamId: id, associatedStreamId: 0, priority: 0, slot: 0, flags, headers: block });
-      if (stream.localFin) stream.end();
+      this.#send({ type: 'SYN_STREAM', streamId: id, associatedStreamId: 0, priority: 0, slot: 0, flags: fin ? FLAG_FIN : 0, headers: block });
+      if (fin) stream.end();
       options.sent?.(stream);
       if (this.#nextStreamId > MAX_STREAM_ID) this.#startDraining({ reason: 'stream-ids-exhausted' });
     });
@@ -436,7 +334,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
 
   /** Immediate close: every open stream fails with ERR_SESSION_CLOSED (or with `error`). */
   destroy(error?: KubemuxError): void {
-    this.#finish(error);
+    this.#finish(error, false, error?.origin ?? 'local');
   }
 
   // ---------------------------------------------------------------- StreamHost (called by streams)
@@ -445,54 +343,49 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   writeData(stream: SpdyStream, chunk: Buffer, callback: (error?: Error | null) => void): void {
     const refusal = this.#writeRefusal(stream);
     if (refusal !== undefined) return callback(refusal);
-    if (!stream.replied && stream.initiator === 'remote') this.acceptStream(stream);
-    stream.pendingWrite = { chunk, offset: 0, callback, pumping: false };
-    this.#pumpWrite(stream);
+    if (!stream.lifecycle.replied && stream.initiator === 'remote') this.acceptStream(stream);
+    this.#sender.write(stream, chunk, callback);
   }
 
   /** @internal */
   writeFin(stream: SpdyStream, callback: (error?: Error | null) => void): void {
-    if (stream.localFin) return callback();
+    if (stream.lifecycle.localFinished) return callback();
     const refusal = this.#writeRefusal(stream);
     if (refusal !== undefined) return callback(refusal);
-    if (!stream.replied && stream.initiator === 'remote') this.acceptStream(stream);
-    stream.localFin = true;
-    this.#sendData(stream.id, FLAG_FIN, Buffer.alloc(0));
+    if (!stream.lifecycle.replied && stream.initiator === 'remote') this.acceptStream(stream);
+    stream.lifecycle.finishLocal();
+    this.#pump.sendData(stream.id, FLAG_FIN, Buffer.alloc(0));
     this.#retireIfDone(stream);
     callback();
   }
 
   /** @internal */
   acceptStream(stream: SpdyStream): void {
-    if (stream.initiator !== 'remote' || stream.replied || stream.reset || this.#state === 'closed') return;
-    stream.replied = true;
+    const lifecycle = stream.lifecycle;
+    if (stream.initiator !== 'remote' || lifecycle.replied || lifecycle.isReset || this.#state === 'closed') return;
+    lifecycle.markReplied();
     // Kubernetes replies with an empty header block, and so do we.
     this.#send({ type: 'SYN_REPLY', streamId: stream.id, flags: 0, headers: NO_HEADERS });
   }
 
   /** @internal */
   rejectStream(stream: SpdyStream, status: number): void {
-    if (stream.reset || stream.retired) return;
+    if (stream.lifecycle.isReset || !this.#holds(stream)) return;
     this.#resetStream(stream, status);
     stream.destroy();
   }
 
   /** @internal */
   streamConsumed(stream: SpdyStream): void {
-    this.#accountUnread(stream);
+    this.#receiver.account(stream);
   }
 
   /** @internal */
   streamDestroyed(stream: SpdyStream, error: Error | null): void {
-    if (stream.retired) return;
+    if (!this.#holds(stream)) return;
     // Destroyed before both directions ended cleanly: tell the peer, unless it already knows.
-    if (!stream.reset && !(stream.localFin && stream.remoteFin)) this.#resetStream(stream, RstStatus.CANCEL);
-    const pending = this.#pendingOpens.get(stream.id);
-    if (pending !== undefined) {
-      this.#pendingOpens.delete(stream.id);
-      clearTimeout(pending.timer);
-      pending.reject(toStreamError(error, stream.id, 'the stream was destroyed before the peer replied'));
-    }
+    if (!stream.lifecycle.isFinal) this.#resetStream(stream, RstStatus.CANCEL);
+    this.#pendingOpens.take(stream.id)?.reject(toStreamError(error, stream.id, 'the stream was destroyed before the peer replied'));
     this.#retire(stream, error === null ? undefined : toStreamError(error, stream.id, 'stream destroyed'));
   }
 
@@ -501,17 +394,17 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   #receive(chunk: Buffer): void {
     if (this.#state === 'closed') return;
     let consumed: number;
-    this.#receiving = true;
+    this.#pump.receiving = true;
     try {
       consumed = this.#decoder.push(chunk, this.#onFrame);
     } catch (error) {
       // Only the decoder can throw here (#onFrame keeps the application's exceptions apart):
       // the peer's bytes are not SPDY/3.1.
-      this.#receiving = false;
+      this.#pump.receiving = false;
       this.#protocolFailure(error);
       return;
     }
-    this.#receiving = false;
+    this.#pump.receiving = false;
     // The decoder stopped early because our replies are backlogged: the transport is paused, and
     // the rest of this chunk is read again, first, once it drains.
     if (consumed < chunk.length && !this.closed) this.#transport.unshift(chunk.subarray(consumed));
@@ -562,18 +455,19 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     const length = frame.data.length;
     this.#stats.dataBytesReceived += length;
     const stream = this.#streams.get(frame.streamId);
-    if (stream === undefined || stream.remoteFin || stream.reset || stream.destroyed) {
+    if (stream === undefined || stream.lifecycle.remoteFinished || stream.lifecycle.isReset || stream.destroyed) {
       // spdystream keeps writing after a reset; answering would only add noise. The bytes still
       // count against the session window, so return them at once.
       if (this.#decoder.idle) this.#stats.droppedDataFrames++;
       this.#stats.droppedDataBytes += length;
-      this.#creditSession(length);
+      this.#receiver.credit(length);
       return;
     }
-    if (this.#peerFlowControl) {
-      stream.receiveWindow -= length;
-      if (stream.receiveWindow < 0) {
-        this.#failStream(stream, RstStatus.FLOW_CONTROL_ERROR, ErrorCode.FLOW_CONTROL, `peer sent past the receive window of stream ${stream.id}`);
+    if (this.#sender.peerFlowControl) {
+      try {
+        this.#receiver.consume(stream, length);
+      } catch (error) {
+        this.#failStream(stream, RstStatus.FLOW_CONTROL_ERROR, ErrorCode.FLOW_CONTROL, (error as Error).message);
         return;
       }
     }
@@ -581,7 +475,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       // deliver() runs the reader's 'data' listeners; whatever they throw, the bookkeeping below happens.
       if (length > 0) stream.deliver(frame.data);
     } finally {
-      if (length > 0) this.#accountUnread(stream);
+      if (length > 0) this.#receiver.account(stream);
       if (frame.flags & FLAG_FIN) this.#remoteFinished(stream);
     }
   }
@@ -611,11 +505,10 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       this.#sendRst(id, RstStatus.REFUSED_STREAM);
       return;
     }
-    const stream = this.#createStream(id, 'remote', frame.headers);
-    stream.headerBytes = headerBytes;
+    const stream = this.#createStream(id, 'remote', frame.headers, headerBytes);
     this.#headerBytes += headerBytes;
     if (frame.flags & FLAG_UNIDIRECTIONAL) {
-      stream.localFin = true;
+      stream.lifecycle.finishLocal();
       stream.end();
     }
     if (frame.flags & FLAG_FIN) this.#remoteFinished(stream);
@@ -625,27 +518,22 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   #onSynReply(frame: SynReplyFrame): void {
     const stream = this.#streams.get(frame.streamId);
     // Replies to unknown streams (e.g. one we gave up on) and repeated replies are ignored.
-    if (stream === undefined || stream.initiator !== 'local' || stream.replied) return;
-    stream.replied = true;
-    const pending = this.#pendingOpens.get(stream.id);
-    if (pending !== undefined) {
-      this.#pendingOpens.delete(stream.id);
-      clearTimeout(pending.timer);
-      pending.resolve(stream);
-    }
+    if (stream === undefined || stream.initiator !== 'local' || stream.lifecycle.replied) return;
+    stream.lifecycle.markReplied();
+    this.#pendingOpens.take(stream.id)?.resolve(stream);
     if (frame.flags & FLAG_FIN) this.#remoteFinished(stream);
   }
 
   #onRstStream(frame: RstStreamFrame): void {
     const stream = this.#streams.get(frame.streamId);
     if (stream === undefined) return;
-    stream.reset = true;
+    this.#markReset(stream);
     const refused = frame.status === RstStatus.REFUSED_STREAM;
     const error = new KubemuxError(
       refused ? ErrorCode.STREAM_REFUSED : ErrorCode.STREAM_RESET,
       'stream',
       `stream ${stream.id} was reset by the peer (${rstStatusName(frame.status)})`,
-      { streamId: stream.id, rstStatus: frame.status },
+      { streamId: stream.id, rstStatus: frame.status, origin: 'peer' },
     );
     stream.destroy(error);
   }
@@ -661,17 +549,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     }
     if (initialWindow === undefined) return;
     this.#enablePeerFlowControl();
-    const delta = initialWindow - this.#peerInitialWindow;
-    if (delta === 0) return;
-    this.#peerInitialWindow = initialWindow;
-    // SPDY/3.1: a new initial window shifts the send window of every open stream.
-    for (const stream of this.#streams.values()) stream.sendWindow += delta;
-    if (delta > 0) {
-      for (const stream of [...this.#blockedOnStream]) {
-        this.#blockedOnStream.delete(stream);
-        this.#pumpWrite(stream);
-      }
-    }
+    this.#sender.setInitialWindow(initialWindow);
   }
 
   #onGoAway(frame: GoAwayFrame): void {
@@ -682,18 +560,19 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     this.#peerLastGoodStreamId = frame.lastGoodStreamId;
     // Streams we opened above the peer's last good id were never processed: fail them as refused
     // so callers can retry them on another session.
-    for (const [id, pending] of this.#pendingOpens) {
+    for (const id of this.#pendingOpens.ids()) {
       if (id % 2 === this.options.firstStreamId % 2 && id > frame.lastGoodStreamId) {
         const stream = this.#streams.get(id);
-        this.#pendingOpens.delete(id);
-        clearTimeout(pending.timer);
+        const pending = this.#pendingOpens.take(id);
+        if (pending === undefined) continue;
         const error = new KubemuxError(ErrorCode.STREAM_REFUSED, 'stream', `the peer sent GOAWAY before processing stream ${id}`, {
           streamId: id,
           goAwayStatus: frame.status,
+          origin: 'peer',
         });
         pending.reject(error);
         if (stream !== undefined) {
-          stream.reset = true;
+          this.#markReset(stream);
           stream.destroy(error);
         }
       }
@@ -701,6 +580,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     if (frame.status !== GoAwayStatus.OK) {
       this.#peerGoAwayError = new KubemuxError(ErrorCode.SESSION_DRAINING, 'session', `the peer sent GOAWAY ${goAwayStatusName(frame.status)}`, {
         goAwayStatus: frame.status,
+        origin: 'peer',
       });
     }
     // A GOAWAY arriving while we drain for another reason still lets the session close once empty.
@@ -712,142 +592,35 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   #onWindowUpdate(frame: WindowUpdateFrame): void {
     this.#enablePeerFlowControl();
     if (frame.streamId === 0) {
-      this.#sessionSendWindow += frame.deltaWindowSize;
-      if (this.#sessionSendWindow > MAX_STREAM_ID) {
-        this.#protocolFailure(new KubemuxError(ErrorCode.FLOW_CONTROL, 'session', 'the peer grew the session send window past 2^31-1'));
-        return;
-      }
-      // Only as many writers as the new window can move: each one either sends, finishes, or
-      // turns out to wait for its own stream window. A 1-byte update moves one writer, not all.
-      while (this.#sessionSendWindow > 0 && this.#blockedOnSession.size > 0) {
-        const stream = this.#blockedOnSession.values().next().value as SpdyStream;
-        this.#blockedOnSession.delete(stream);
-        this.#pumpWrite(stream);
+      try {
+        this.#sender.creditSession(frame.deltaWindowSize);
+      } catch (error) {
+        if (!isKubemuxError(error, ErrorCode.FLOW_CONTROL)) throw error;
+        this.#protocolFailure(error);
       }
       return;
     }
     const stream = this.#streams.get(frame.streamId);
     if (stream === undefined) return;
-    stream.sendWindow += frame.deltaWindowSize;
-    if (stream.sendWindow > MAX_STREAM_ID) {
-      this.#failStream(stream, RstStatus.FLOW_CONTROL_ERROR, ErrorCode.FLOW_CONTROL, `the peer grew the send window of stream ${stream.id} past 2^31-1`);
-      return;
-    }
-    if (stream.pendingWrite !== undefined) {
-      this.#blockedOnStream.delete(stream);
-      this.#pumpWrite(stream);
+    try {
+      this.#sender.creditStream(stream, frame.deltaWindowSize);
+    } catch (error) {
+      if (!isKubemuxError(error, ErrorCode.FLOW_CONTROL)) throw error;
+      this.#failStream(stream, RstStatus.FLOW_CONTROL_ERROR, ErrorCode.FLOW_CONTROL, (error as Error).message);
     }
   }
 
   #remoteFinished(stream: SpdyStream): void {
-    if (stream.remoteFin) return;
-    stream.remoteFin = true;
+    if (stream.lifecycle.remoteFinished) return;
+    stream.lifecycle.finishRemote();
     stream.deliverEnd();
     this.#retireIfDone(stream);
   }
 
-  // ---------------------------------------------------------------- receive buffering and flow control
-
-  /** Re-counts a stream's unread bytes after a delivery or a read, and pauses or resumes reading. */
-  #accountUnread(stream: SpdyStream): void {
-    const unread = stream.retired || stream.destroyed ? 0 : stream.unreadBytes;
-    this.#unreadBytes += unread - stream.accountedUnreadBytes;
-    stream.accountedUnreadBytes = unread;
-    if (unread >= this.options.streamReceiveBufferBytes) this.#overfullStreams.add(stream);
-    else this.#overfullStreams.delete(stream);
-
-    if (!stream.retired) {
-      const consumed = stream.receivedBytes - unread;
-      // The session window follows what readers take, whatever the stream thresholds below: if
-      // it were returned only with stream credits, many streams each just under their threshold
-      // could hold the whole session window and every sender would wait for ever.
-      this.#creditSession(consumed - stream.consumedBytes);
-      stream.consumedBytes = consumed;
-      const owed = consumed - stream.creditedBytes;
-      // Returning window in halves keeps WINDOW_UPDATEs rare, and cannot deadlock: a peer that is
-      // out of window has sent a full window, so the reader's progress crosses the half mark.
-      if (this.#advertised && owed >= this.options.streamReceiveBufferBytes / 2) {
-        stream.creditedBytes += owed;
-        stream.receiveWindow += owed;
-        this.#send({ type: 'WINDOW_UPDATE', streamId: stream.id, deltaWindowSize: owed, flags: 0 });
-      }
-    }
-    this.#updateReceivePause();
-  }
-
-  #creditSession(bytes: number): void {
-    if (!this.#advertised || bytes <= 0) return;
-    this.#sessionOwedBytes += bytes;
-    if (this.#sessionOwedBytes >= this.options.sessionReceiveBufferBytes / 2) {
-      const delta = this.#sessionOwedBytes;
-      this.#sessionOwedBytes = 0;
-      this.#send({ type: 'WINDOW_UPDATE', streamId: 0, deltaWindowSize: delta, flags: 0 });
-    }
-  }
-
-  /** Pauses or resumes reading the transport: while readers are behind, or while our replies are backlogged. */
-  #updateReceivePause(): void {
-    if (this.#state === 'closed') return;
-    const buffersFull = this.#overfullStreams.size > 0 || this.#unreadBytes > this.options.sessionReceiveBufferBytes;
-    const shouldPause = buffersFull || this.#repliesBacklogged;
-    if (shouldPause !== this.#receivePaused) {
-      this.#receivePaused = shouldPause;
-      if (shouldPause) this.#transport.pause();
-      else this.#transport.resume();
-    }
-    // The stall deadline runs while readers (not the peer) keep the transport paused.
-    if (buffersFull && this.#stallTimer === undefined && this.options.receiveStallTimeoutMs > 0) {
-      this.#stallTimer = setTimeout(() => this.#resetStalledStreams(), this.options.receiveStallTimeoutMs);
-      this.#stallTimer.unref();
-    } else if (!buffersFull && this.#stallTimer !== undefined) {
-      clearTimeout(this.#stallTimer);
-      this.#stallTimer = undefined;
-    }
-  }
-
-  /** A reply was written while receiving: count it if it waits behind a transport that does not drain. */
-  #countReply(): void {
-    if (!this.#needDrain) return;
-    this.#queuedReplies++;
-    if (this.#queuedReplies < this.options.maxQueuedReplyFrames || this.#repliesBacklogged) return;
-    // Stop reading (the decoder stops after this frame) until the transport drains: a peer that
-    // sends without reading then meets TCP backpressure instead of growing our write queue.
-    this.#repliesBacklogged = true;
-    this.#updateReceivePause();
-    const timeoutMs = this.options.receiveStallTimeoutMs;
-    if (timeoutMs > 0) {
-      this.#backlogTimer = setTimeout(() => {
-        this.#backlogTimer = undefined;
-        this.#protocolFailure(
-          new KubemuxError(
-            ErrorCode.RESOURCE_LIMIT,
-            'session',
-            `the peer left ${this.#queuedReplies} replies unread for ${timeoutMs} ms (maxQueuedReplyFrames ${this.options.maxQueuedReplyFrames})`,
-          ),
-        );
-      }, timeoutMs);
-      this.#backlogTimer.unref();
-    }
-  }
-
-  #resetStalledStreams(): void {
-    this.#stallTimer = undefined;
-    // The readers holding the most unread bytes are the ones keeping everybody waiting.
-    const stalled = this.#overfullStreams.size > 0 ? [...this.#overfullStreams] : [...this.#streams.values()].filter((s) => s.unreadBytes > 0);
-    for (const stream of stalled) {
-      this.#failStream(
-        stream,
-        RstStatus.CANCEL,
-        ErrorCode.STREAM_RECEIVE_STALLED,
-        `stream ${stream.id} held ${stream.unreadBytes} unread bytes for ${this.options.receiveStallTimeoutMs} ms and blocked the session`,
-      );
-    }
-    this.#updateReceivePause();
-  }
+  // ---------------------------------------------------------------- flow control negotiation
 
   #advertiseWindows(): void {
-    if (this.#advertised) return;
-    this.#advertised = true;
+    if (!this.#receiver.advertise()) return;
     const streamWindow = this.options.streamReceiveBufferBytes;
     this.#send({ type: 'SETTINGS', flags: 0, entries: [{ id: SettingsId.INITIAL_WINDOW_SIZE, flags: 0, value: streamWindow }] });
     const sessionGrowth = this.options.sessionReceiveBufferBytes - DEFAULT_INITIAL_WINDOW_BYTES;
@@ -857,124 +630,32 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   }
 
   #enablePeerFlowControl(): void {
-    if (this.#peerFlowControl) return;
-    this.#peerFlowControl = true;
     // A peer that keeps windows also counts ours: from now on we announce and return them.
-    this.#advertiseWindows();
+    if (this.#sender.enable()) this.#advertiseWindows();
   }
 
   // ---------------------------------------------------------------- sending
 
   #writeRefusal(stream: SpdyStream): KubemuxError | undefined {
     if (this.#state === 'closed') return this.#closedError();
-    if (stream.reset) return new KubemuxError(ErrorCode.STREAM_RESET, 'stream', `stream ${stream.id} was reset`, { streamId: stream.id });
-    if (stream.localFin) {
-      return new KubemuxError(ErrorCode.INVALID_ARGUMENT, 'usage', `stream ${stream.id} was already ended`, { streamId: stream.id });
+    if (stream.lifecycle.isReset) return new KubemuxError(ErrorCode.STREAM_RESET, 'stream', `stream ${stream.id} was reset`, { streamId: stream.id });
+    if (stream.lifecycle.localFinished) {
+      return new KubemuxError(ErrorCode.INVALID_STATE, 'usage', `stream ${stream.id} was already ended`, { streamId: stream.id });
     }
     return undefined;
   }
 
-  /** Sends as much of the stream's pending write as the windows allow; finishes it when done. */
-  #pumpWrite(stream: SpdyStream): void {
-    const pending = stream.pendingWrite;
-    // A transport that delivers synchronously can bring a WINDOW_UPDATE (and so a nested call)
-    // while this loop is still writing; the outer loop sees the new window on its next turn.
-    if (pending === undefined || pending.pumping) return;
-    pending.pumping = true;
-    const { chunk } = pending;
-    const maxFrame = this.options.maxDataFrameBytes;
-    while (pending.offset < chunk.length) {
-      let size = Math.min(maxFrame, chunk.length - pending.offset);
-      if (this.#peerFlowControl) size = Math.min(size, stream.sendWindow, this.#sessionSendWindow);
-      if (size <= 0) {
-        pending.pumping = false;
-        if (stream.sendWindow <= 0) this.#blockedOnStream.add(stream);
-        else this.#blockedOnSession.add(stream);
-        return;
-      }
-      const payload = pending.offset === 0 && size === chunk.length ? chunk : chunk.subarray(pending.offset, pending.offset + size);
-      pending.offset += size;
-      if (this.#peerFlowControl) {
-        stream.sendWindow -= size;
-        this.#sessionSendWindow -= size;
-      }
-      this.#sendData(stream.id, 0, payload);
-      // Sending can close the session or the stream (a synchronous transport again).
-      if (stream.pendingWrite !== pending) return;
-    }
-    stream.pendingWrite = undefined;
-    this.#blockedOnStream.delete(stream);
-    this.#blockedOnSession.delete(stream);
-    this.#whenWritable(pending.callback);
-  }
-
-  #sendData(streamId: number, flags: number, payload: Buffer): void {
-    if (this.#state === 'closed') return;
-    this.#stats.framesSent++;
-    this.#idleTimer?.touch();
-    this.#stats.dataBytesSent += payload.length;
-    const header = encodeDataFrameHeader(streamId, flags, payload.length);
-    if (payload.length === 0) {
-      this.#writeBytes(header);
-      return;
-    }
-    // One writev for header and payload: no copy, no 8-byte packet on its own.
-    this.#transport.cork();
-    this.#writeBytes(header);
-    this.#writeBytes(payload);
-    this.#transport.uncork();
-  }
-
   #send(frame: Exclude<Frame, DataFrame>): void {
-    if (this.#state === 'closed') return;
-    this.#stats.framesSent++;
-    this.#idleTimer?.touch();
-    for (const bytes of this.#encoder.encode(frame)) this.#writeBytes(bytes);
-    if (this.#receiving) this.#countReply();
+    if (this.#state !== 'closed') this.#pump.send(frame);
   }
 
   #sendRst(streamId: number, status: number): void {
     this.#send({ type: 'RST_STREAM', streamId, status, flags: 0 });
   }
 
-  #writeBytes(bytes: Buffer): void {
-    // Frames written in one turn of the event loop leave in one writev (a pair's three opening
-    // frames, the replies to one read's frames): on loopback each write is a wake-up of the peer.
-    if (!this.#corked) {
-      this.#corked = true;
-      this.#transport.cork();
-      process.nextTick(this.#uncork);
-    }
-    if (!this.#transport.write(bytes)) this.#needDrain = true;
-  }
-
-  readonly #uncork = (): void => {
-    this.#corked = false;
-    this.#transport.uncork();
-  };
-
-  #whenWritable(callback: () => void): void {
-    if (!this.#needDrain) callback();
-    else this.#drainWaiters.push(callback);
-  }
-
-  #drained(): void {
-    this.#needDrain = false;
-    this.#queuedReplies = 0;
-    if (this.#repliesBacklogged) {
-      this.#repliesBacklogged = false;
-      clearTimeout(this.#backlogTimer);
-      this.#backlogTimer = undefined;
-      this.#updateReceivePause();
-    }
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const waiter of waiters) waiter();
-  }
-
   // ---------------------------------------------------------------- stream table
 
-  #createStream(id: number, initiator: StreamInitiator, headers: HeaderBlock): SpdyStream {
+  #createStream(id: number, initiator: StreamInitiator, headers: HeaderBlock, headerBytes = 0): SpdyStream {
     const stream = new SpdyStream({
       id,
       initiator,
@@ -982,12 +663,10 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       host: this,
       receiveBufferBytes: this.options.streamReceiveBufferBytes,
       writeBufferBytes: this.options.maxDataFrameBytes,
+      headerBytes,
     });
-    stream.sendWindow = this.#peerInitialWindow;
-    // Before we announce our windows the peer sends without counting (it adopts flow control only
-    // when it reads them), so a stream that exists by then can legitimately carry more than any
-    // window we could later hold it to: its window is never enforced.
-    stream.receiveWindow = this.#advertised ? this.options.streamReceiveBufferBytes : Infinity;
+    this.#sender.track(stream);
+    this.#receiver.track(stream);
     this.#streams.set(id, stream);
     if (initiator === 'local') {
       this.#activeLocal++;
@@ -1003,44 +682,44 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     return stream;
   }
 
-  #resetStream(stream: SpdyStream, status: number): void {
-    if (stream.reset) return;
-    stream.reset = true;
-    this.#sendRst(stream.id, status);
+  /** True while `stream` is in the table (it leaves once, at #retire). */
+  #holds(stream: SpdyStream): boolean {
+    return this.#streams.get(stream.id) === stream;
   }
 
+  /** Marks the stream reset (RST sent or received, or the session ended); idempotent, as frames can nest. */
+  #markReset(stream: SpdyStream): boolean {
+    if (stream.lifecycle.isFinal) return false;
+    stream.lifecycle.reset();
+    return true;
+  }
+
+  #resetStream(stream: SpdyStream, status: number): void {
+    if (this.#markReset(stream)) this.#sendRst(stream.id, status);
+  }
+
+  /** We end the stream for a reason of ours: RST to the peer, the stream fails with `code` (origin 'local'). */
   #failStream(stream: SpdyStream, status: number, code: ErrorCode, message: string): void {
     this.#resetStream(stream, status);
-    stream.destroy(new KubemuxError(code, 'stream', message, { streamId: stream.id, rstStatus: status }));
+    stream.destroy(new KubemuxError(code, 'stream', message, { streamId: stream.id, rstStatus: status, origin: 'local' }));
   }
 
   #retireIfDone(stream: SpdyStream): void {
-    if (stream.localFin && stream.remoteFin) this.#retire(stream, undefined);
+    if (stream.lifecycle.name === 'closed') this.#retire(stream, undefined);
   }
 
   #retire(stream: SpdyStream, error: KubemuxError | undefined): void {
-    if (stream.retired) return;
-    stream.retired = true;
+    if (!this.#holds(stream)) return;
     this.#streams.delete(stream.id);
-    this.#blockedOnStream.delete(stream);
-    this.#blockedOnSession.delete(stream);
-    this.#overfullStreams.delete(stream);
     this.#headerBytes -= stream.headerBytes;
-    stream.headerBytes = 0;
     // Bytes a finished stream still holds are its reader's now, no longer the session's.
-    this.#unreadBytes -= stream.accountedUnreadBytes;
-    this.#creditSession(stream.receivedBytes - stream.consumedBytes);
-    stream.consumedBytes = stream.receivedBytes;
-    stream.accountedUnreadBytes = 0;
+    this.#receiver.retire(stream);
     if (stream.initiator === 'local') this.#activeLocal--;
     else this.#activeRemote--;
-    if (stream.pendingWrite !== undefined) {
-      const { callback } = stream.pendingWrite;
-      stream.pendingWrite = undefined;
-      callback(error ?? new KubemuxError(ErrorCode.STREAM_RESET, 'stream', `stream ${stream.id} closed`, { streamId: stream.id }));
-    }
+    const pendingWrite = this.#sender.forget(stream);
+    pendingWrite?.(error ?? new KubemuxError(ErrorCode.STREAM_RESET, 'stream', `stream ${stream.id} closed`, { streamId: stream.id }));
     this.emit('streamClosed', stream, error);
-    this.#updateReceivePause();
+    this.#receiver.updatePause();
     this.#closeIfDrained();
   }
 
@@ -1057,13 +736,18 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     // A session drained by GOAWAY (either way) closes when its last stream has; one that only ran
     // out of stream ids stays up for its streams until its owner closes it.
     const byGoAway = this.#drainReason === 'goaway-sent' || this.#drainReason === 'goaway-received';
-    if (this.#state === 'draining' && byGoAway && this.#streams.size === 0) this.#finish(this.#peerGoAwayError, true);
+    if (this.#state === 'draining' && byGoAway && this.#streams.size === 0) {
+      this.#finish(this.#peerGoAwayError, true, this.#drainReason === 'goaway-received' ? 'peer' : 'local');
+    }
   }
 
   #protocolFailure(error: unknown): void {
     if (this.#state === 'closed') return;
-    const failure =
-      error instanceof KubemuxError ? error : new KubemuxError(ErrorCode.PROTOCOL, 'session', 'failed to process a frame', { cause: error });
+    // We end the session (the peer's bytes were wrong, or it broke a bound): origin 'local'.
+    const failure = markOrigin(
+      error instanceof KubemuxError ? error : new KubemuxError(ErrorCode.PROTOCOL, 'session', 'failed to process a frame', { cause: error }),
+      'local',
+    );
     // Tell a peer that can hear it why we leave; spdystream accepts a GOAWAY of this shape.
     this.#send({ type: 'GOAWAY', lastGoodStreamId: this.#lastPeerStreamId, status: GoAwayStatus.PROTOCOL_ERROR, flags: 0 });
     this.#finish(failure);
@@ -1072,7 +756,11 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   #transportEnded(): void {
     if (this.#state === 'closed') return;
     const clean = this.#state === 'draining' && this.#streams.size === 0;
-    this.#finish(clean ? this.#peerGoAwayError : new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', 'the transport closed under the session'));
+    this.#finish(
+      clean ? this.#peerGoAwayError : new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', 'the transport closed under the session', { origin: 'peer' }),
+      false,
+      'peer',
+    );
   }
 
   #transportFailed(error: Error): void {
@@ -1095,38 +783,35 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       this.#goAwaySent = true;
       this.#send({ type: 'GOAWAY', lastGoodStreamId: this.#lastPeerStreamId, status: GoAwayStatus.OK, flags: 0 });
     }
-    this.#finish(new KubemuxError(ErrorCode.IDLE_TIMEOUT, 'session', `no frame was read or written for ${timeoutMs} ms (idleTimeoutMs)`));
+    this.#finish(new KubemuxError(ErrorCode.IDLE_TIMEOUT, 'session', `no frame was read or written for ${timeoutMs} ms (idleTimeoutMs)`, { origin: 'local' }));
   }
 
   #closedError(): KubemuxError {
     return new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', 'the session is closed', { cause: this.#closeError });
   }
 
-  /** Closes the session; `error` undefined means a clean close. `graceful` ends the transport instead of destroying it. */
-  #finish(error: KubemuxError | undefined, graceful = false): void {
+  /**
+   * Closes the session; `error` undefined means a clean close. `graceful` ends the transport
+   * instead of destroying it. `origin` (default: the error's) is who ended it, for the streams' errors.
+   */
+  #finish(error: KubemuxError | undefined, graceful = false, origin: ErrorOrigin | undefined = error?.origin): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#closeError = error;
-    clearTimeout(this.#stallTimer);
-    clearTimeout(this.#backlogTimer);
+    this.#pump.stop();
+    this.#receiver.stop();
     this.#idleTimer?.stop();
+    const details = origin === undefined ? {} : { origin };
     const streamError =
       error === undefined
-        ? new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', 'the session closed')
-        : new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', `the session closed: ${error.message}`, { cause: error });
+        ? new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', 'the session closed', details)
+        : new KubemuxError(ErrorCode.SESSION_CLOSED, 'session', `the session closed: ${error.message}`, { ...details, cause: error });
     this.#pings.failAll(streamError);
-    for (const [id, pending] of this.#pendingOpens) {
-      clearTimeout(pending.timer);
-      pending.reject(streamError);
-      this.#pendingOpens.delete(id);
-    }
+    this.#pendingOpens.rejectAll(streamError);
     for (const stream of [...this.#streams.values()]) {
-      stream.reset = true; // nothing more can be sent
+      this.#markReset(stream); // nothing more can be sent
       stream.destroy(streamError);
     }
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const waiter of waiters) waiter();
     const transport = this.#transport;
     transport.off('data', this.#onData);
     transport.off('end', this.#onEnd);
@@ -1135,15 +820,14 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     // Keep swallowing transport errors after we leave: a late ECONNRESET must not crash anyone.
     transport.off('error', this.#onError);
     transport.on('error', noop);
-    // What this tick wrote (a GOAWAY saying why) goes out before the transport ends.
-    if (this.#corked) this.#uncork();
+    // Waiting writers go on (and find the session closed); what this tick wrote leaves now.
+    this.#pump.flush();
     if (graceful) transport.end();
     else transport.destroy();
     this.emit('close', this.#closeError);
   }
 }
 
-function noop(): void {}
 
 function rethrow(error: unknown): never {
   throw error;
@@ -1151,8 +835,10 @@ function rethrow(error: unknown): never {
 
 function toStreamError(error: Error | null, streamId: number, message: string): KubemuxError {
   if (error instanceof KubemuxError) return error;
+  // The application destroyed the stream: we ended it.
   return new KubemuxError(ErrorCode.STREAM_RESET, 'stream', error === null ? message : `${message}: ${error.message}`, {
     streamId,
+    origin: 'local',
     cause: error ?? undefined,
   });
 }

@@ -7,12 +7,8 @@
  *   remote FIN     -> the readable side ends ('end'); writing may go on
  *   remote RST     -> the stream is destroyed with a KubemuxError carrying the RST status
  *
- * Lifecycle (each direction closes on its own; the stream leaves the session when both have,
- * or at the first reset):
- *
- *           open ──local FIN──▶ half-closed (local) ──remote FIN──▶ closed
- *             │ └─remote FIN──▶ half-closed (remote) ──local FIN──▶ closed
- *             └──── RST (either way) / session end ────────────────▶ closed (with error)
+ * Lifecycle: each direction closes on its own; the stream leaves the session when both have,
+ * or at the first reset. The state machine and its diagram are in stream-state.ts.
  *
  * All wire work is done by the session through the small {@link StreamHost} interface, so this
  * file knows nothing about frames or sockets.
@@ -20,6 +16,9 @@
 import { Duplex } from 'node:stream';
 import type { HeaderBlock } from '../spdy/index.js';
 import { ReadableFeeder } from '../util/readable-feeder.js';
+import type { PendingWrite } from './data-sender.js';
+import type { FlowControl } from './flow-control.js';
+import { StreamState } from './stream-state.js';
 
 /** What a stream needs from its session. Implemented by SpdySession. @internal */
 export interface StreamHost {
@@ -42,6 +41,8 @@ export interface SpdyStreamInit {
   readonly host: StreamHost;
   readonly receiveBufferBytes: number;
   readonly writeBufferBytes: number;
+  /** Estimated heap of the peer's header block (streams the peer opened). */
+  readonly headerBytes?: number;
 }
 
 /** One SPDY stream as a Node Duplex (see the file comment for the lifecycle). */
@@ -58,34 +59,18 @@ export class SpdyStream extends Duplex {
   // object per (possibly 1-byte) DATA frame.
   readonly #feeder = new ReadableFeeder(this);
 
-  // Session-owned bookkeeping. Plain fields (not #private) because the session updates them;
-  // nothing outside src/session touches them.
-  /** @internal SYN_REPLY sent (remote streams) or received (local streams). */
-  replied = false;
-  /** @internal We sent FIN. */
-  localFin = false;
-  /** @internal The peer sent FIN. */
-  remoteFin = false;
-  /** @internal A RST_STREAM was sent or received. */
-  reset = false;
-  /** @internal The stream has left the session's stream table. */
-  retired = false;
-  /** @internal DATA payload bytes received and pushed into the readable side. */
-  receivedBytes = 0;
-  /** @internal Unread bytes last counted into the session's total. */
-  accountedUnreadBytes = 0;
-  /** @internal Bytes the reader has taken, as last counted (and returned to the session window). */
-  consumedBytes = 0;
-  /** @internal Bytes consumed by the reader and already returned to the peer with WINDOW_UPDATE. */
-  creditedBytes = 0;
-  /** @internal What the peer may still send before it must wait for our WINDOW_UPDATE. */
-  receiveWindow = 0;
-  /** @internal What we may still send (only enforced when the peer uses flow control). */
-  sendWindow = 0;
+  // The lifecycle (stream-state.ts): one state, moved only through its checked transitions.
+  readonly #state: StreamState;
+  #receivedBytes = 0;
+
+  // The send side, written only by data-sender.ts (kept here so that a frame finds them without a lookup).
+  /** @internal The peer's window for this stream (enforced once the peer uses flow control). */
+  sendWindow: FlowControl | undefined;
+  /** @internal The write waiting for send window. */
+  pendingWrite: PendingWrite | undefined;
+
   /** @internal Estimated heap of the peer's header block this stream holds (the session's header budget). */
-  headerBytes = 0;
-  /** @internal A write waiting for send window. */
-  pendingWrite: { chunk: Buffer; offset: number; callback: (error?: Error | null) => void; pumping: boolean } | undefined;
+  readonly headerBytes: number;
 
   /** @internal Use SpdySession.openStream() or the session's 'stream' event. */
   constructor(init: SpdyStreamInit) {
@@ -98,6 +83,18 @@ export class SpdyStream extends Duplex {
     this.initiator = init.initiator;
     this.headers = init.headers;
     this.#host = init.host;
+    this.headerBytes = init.headerBytes ?? 0;
+    this.#state = new StreamState(init.id);
+  }
+
+  /** @internal The lifecycle state, driven by the session (see stream-state.ts). */
+  get lifecycle(): StreamState {
+    return this.#state;
+  }
+
+  /** @internal DATA payload bytes received and pushed into the readable side. */
+  get receivedBytes(): number {
+    return this.#receivedBytes;
   }
 
   /** The first value of a SYN_STREAM header, e.g. `stream.header('streamtype')`. */
@@ -120,7 +117,7 @@ export class SpdyStream extends Duplex {
 
   /** @internal Delivers received payload; false when the reader is behind (buffer over its mark). */
   deliver(data: Buffer): boolean {
-    this.receivedBytes += data.length;
+    this.#receivedBytes += data.length;
     return this.#feeder.push(data);
   }
 

@@ -15,6 +15,20 @@
  *       ▼                                                          ▼
  *     closed ◀──────────────────── socket 'close' ─────────────────┘
  *
+ * Inside, one private state (#s) of four parts, each moved only through its checked transitions
+ * (TRANSITIONS below; anything else throws ERR_INVALID_STATE), because the closing handshake has
+ * two halves that finish in either order:
+ *
+ *     phase     open ──▶ closing ──▶ closed          (open ──▶ closed too: the socket went first)
+ *     reader    idle ──start/resume()──▶ reading ──▶ close-received   (the peer's close frame)
+ *                 └───────────────────────┴──────▶ failed           (a malformed frame)
+ *     ownClose  none ──▶ queued ──▶ written          (our close frame: handed to ws, taken by the socket)
+ *     teardown  none ──▶ timed-out ──▶ destroyed     (we destroyed the socket: closing deadline, destroy())
+ *                 └──────────────────────▲
+ *
+ * Socket bytes go to the Receiver while the reader is idle or reading and the phase is not closed.
+ * The caller's pause() is a flag beside it (orthogonal: it may be set in any state).
+ *
  * 'closing' is emitted when the state becomes closing: at once, with the error, when the peer
  * sent a malformed frame (a layer above must not wait for the closing handshake to learn why).
  * 'close' is emitted exactly once, on the socket's 'close', with the peer's status code (1006
@@ -131,6 +145,18 @@ function zeroMask(mask: Buffer): void {
   mask.fill(0);
 }
 
+/** The parts of a connection's state and the moves each allows (see the file comment). */
+const TRANSITIONS = {
+  phase: { open: ['closing', 'closed'], closing: ['closed'], closed: [] },
+  reader: { idle: ['reading', 'close-received', 'failed'], reading: ['close-received', 'failed'], 'close-received': [], failed: [] },
+  ownClose: { none: ['queued'], queued: ['written'], written: [] },
+  teardown: { none: ['timed-out', 'destroyed'], 'timed-out': ['destroyed'], destroyed: [] },
+} as const satisfies Record<string, Record<string, readonly string[]>>;
+
+type Transitions = typeof TRANSITIONS;
+/** The connection's state: one value per part of {@link TRANSITIONS}. */
+type ConnectionState = { -readonly [P in keyof Transitions]: keyof Transitions[P] };
+
 function transportError(message: string, cause?: unknown, closeCode = 1006): KubemuxError {
   return new KubemuxError(ErrorCode.TRANSPORT_CLOSED, 'transport', message, cause === undefined ? { closeCode } : { closeCode, cause });
 }
@@ -147,18 +173,10 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
   readonly #fastMasking: boolean;
   readonly #closeTimeoutMs: number;
 
-  #state: WebSocketState = 'open';
-  /** Socket bytes still go to the Receiver (until a close frame or a malformed frame). */
-  #feeding = true;
-  /** Reading has begun (see the constructor). */
-  #started = false;
+  /** The one state (see the file comment); written only by #move. */
+  readonly #s: ConnectionState = { phase: 'open', reader: 'idle', ownClose: 'none', teardown: 'none' };
+  /** The caller's pause() (orthogonal to the state). */
   #paused = false;
-  #closeFrameQueued = false;
-  #closeFrameWritten = false;
-  #closeFrameReceived = false;
-  #receiverFailed = false;
-  #destroyedLocally = false;
-  #closeTimedOut = false;
   #closeCode = 1006;
   #closeReason = '';
   #error: KubemuxError | undefined;
@@ -170,21 +188,21 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
     if (!this.#receiver.write(chunk)) this.#socket.pause();
   };
   readonly #onSocketEnd = (): void => {
-    if (!this.#closeFrameReceived) this.#recordError(transportError('the peer ended the connection without a WebSocket close frame'));
+    if (this.#s.reader !== 'close-received') this.#recordError(transportError('the peer ended the connection without a WebSocket close frame'));
     // Our side of TCP too: a WebSocket has no half-close.
     this.#socket.end();
   };
   readonly #onSocketError = (error: Error): void => {
     // After the peer's close frame, a reset is how many peers finish (gorilla's client closes its
     // socket right after writing close, and our echo then meets an RST): not a failure.
-    if (!this.#closeFrameReceived) this.#recordError(transportError(`WebSocket transport failed: ${error.message}`, error));
+    if (this.#s.reader !== 'close-received') this.#recordError(transportError(`WebSocket transport failed: ${error.message}`, error));
     this.#socket.destroy();
   };
   readonly #onSocketClose = (): void => this.#finish();
   readonly #onSocketDrain = (): void => {
     const pong = this.#pendingPong;
     this.#pendingPong = undefined;
-    if (pong !== undefined && this.#state === 'open') this.#sender.pong(pong, this.#mask);
+    if (pong !== undefined && this.#s.phase === 'open') this.#sender.pong(pong, this.#mask);
     this.emit('drain');
   };
 
@@ -229,11 +247,11 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
     this.#sender = new Sender(socket, {}, this.#generateMask);
 
     this.#receiver.on('message', (data, isBinary) => {
-      if (this.#state !== 'closed') this.emit('message', data, isBinary);
+      if (this.#s.phase !== 'closed') this.emit('message', data, isBinary);
     });
     this.#receiver.on('ping', (data) => this.#onPing(data));
     this.#receiver.on('pong', (data) => {
-      if (this.#state !== 'closed') this.emit('pong', data);
+      if (this.#s.phase !== 'closed') this.emit('pong', data);
     });
     this.#receiver.on('conclude', (code, reason) => this.#onCloseFrame(code, reason));
     this.#receiver.on('error', (error) => this.#onMalformedFrame(error));
@@ -264,7 +282,7 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
 
   /** See {@link WebSocketState}. */
   get state(): WebSocketState {
-    return this.#state;
+    return this.#s.phase;
   }
 
   /** Why the connection failed, once it has (a malformed frame, a socket error, ...); undefined otherwise. */
@@ -289,7 +307,7 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
    * or the connection is not open (the callback then gets ERR_TRANSPORT_CLOSED).
    */
   send(data: Uint8Array | string | readonly Uint8Array[], options: SendOptions = {}, callback?: SendCallback): boolean {
-    if (this.#state !== 'open') {
+    if (this.#s.phase !== 'open') {
       if (callback !== undefined) process.nextTick(callback, this.#notOpenError());
       return false;
     }
@@ -316,7 +334,7 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
   /** Sends a ping (at most 125 bytes of data); the peer's pong arrives as 'pong'. Returns as {@link send}. */
   ping(data: Uint8Array = Buffer.alloc(0), callback?: SendCallback): boolean {
     if (data.length > MAX_CONTROL_PAYLOAD) usage(`ping data is ${data.length} bytes; at most ${MAX_CONTROL_PAYLOAD} are allowed`);
-    if (this.#state !== 'open') {
+    if (this.#s.phase !== 'open') {
       if (callback !== undefined) process.nextTick(callback, this.#notOpenError());
       return false;
     }
@@ -334,7 +352,7 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
   /** Undoes {@link pause}. Also starts reading at once if the connection has not started yet. */
   resume(): void {
     this.#paused = false;
-    this.#started = true;
+    if (this.#s.reader === 'idle') this.#move('reader', 'reading');
     if (this.#feeding && !this.#receiver.writableNeedDrain) this.#socket.resume();
   }
 
@@ -358,15 +376,15 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
   close(code = 1000, reason = ''): void {
     if (!isSendableCloseCode(code)) usage(`close code ${String(code)} may not be sent (allowed: 1000-1003, 1007-1014, 3000-4999)`);
     if (Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) usage(`close reason is ${Buffer.byteLength(reason)} bytes; at most ${MAX_CLOSE_REASON_BYTES} are allowed`);
-    if (this.#state !== 'open') return;
+    if (this.#s.phase !== 'open') return;
     this.#startClosing(code, reason, false);
     this.#sendCloseFrame(code, reason);
   }
 
   /** Destroys the socket at once, without a closing handshake. 'close' follows with 1006 and no error. */
   destroy(): void {
-    if (this.#state === 'closed') return;
-    this.#destroyedLocally = true;
+    if (this.#s.phase === 'closed') return;
+    if (this.#s.teardown !== 'destroyed') this.#move('teardown', 'destroyed');
     this.#socket.destroy();
   }
 
@@ -374,9 +392,25 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
 
   /** Starts reading the socket (one turn of the event loop after construction, or at the first resume()). */
   #start(): void {
-    if (this.#started || this.#state === 'closed') return;
-    this.#started = true;
-    if (this.#feeding && !this.#paused) this.#socket.resume();
+    if (this.#s.reader !== 'idle' || this.#s.phase === 'closed') return;
+    this.#move('reader', 'reading');
+    if (!this.#paused) this.#socket.resume();
+  }
+
+  /** Socket bytes go to the Receiver (see the file comment). */
+  get #feeding(): boolean {
+    const reader = this.#s.reader;
+    return (reader === 'idle' || reader === 'reading') && this.#s.phase !== 'closed';
+  }
+
+  /** Moves one part of the state; a move the table does not allow is a bug here, and throws. */
+  #move<P extends keyof Transitions>(part: P, to: keyof Transitions[P]): void {
+    const from = this.#s[part];
+    const allowed = TRANSITIONS[part][from as keyof Transitions[P]] as readonly unknown[];
+    if (!allowed.includes(to)) {
+      throw new KubemuxError(ErrorCode.INVALID_STATE, 'transport', `WebSocket ${String(part)}: ${String(from)} -> ${String(to)} is not allowed`);
+    }
+    (this.#s as Record<P, unknown>)[part] = to;
   }
 
   #wrapCallback(callback: SendCallback): (error?: Error | null) => void {
@@ -387,7 +421,7 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
   }
 
   #notOpenError(): KubemuxError {
-    return transportError(`the WebSocket is ${this.#state}`, this.#error, this.#closeFrameReceived ? this.#closeCode : 1006);
+    return transportError(`the WebSocket is ${this.#s.phase}`, this.#error, this.#s.reader === 'close-received' ? this.#closeCode : 1006);
   }
 
   /** Writes a frame from Sender.frame() as ws's Sender.sendFrame does: header and payload in one corked write. */
@@ -402,12 +436,12 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
   }
 
   #onPing(data: Buffer): void {
-    if (this.#state === 'closed') return;
+    if (this.#s.phase === 'closed') return;
     // RFC 6455 section 5.5.2: answer with the same data, unless we are already closing (5.5.1:
     // no data frames after close; ws answers pings only while open, too). While the socket does
     // not drain, only the latest ping is answered (section 5.5.3), once it drains: a peer that
     // floods pings and reads nothing cannot grow our write queue.
-    if (this.#state === 'open') {
+    if (this.#s.phase === 'open') {
       if (this.#socket.writableNeedDrain) this.#pendingPong = Buffer.from(data);
       else this.#sender.pong(data, this.#mask);
     }
@@ -415,48 +449,54 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
   }
 
   #onCloseFrame(code: number, reason: Buffer): void {
-    this.#closeFrameReceived = true;
+    // The Receiver stops at a close frame and is fed nothing after a malformed one.
+    if (!this.#feedingReader()) return;
+    this.#move('reader', 'close-received');
     this.#closeCode = code;
     // The reason is a view into a socket buffer; the string copy lets that buffer go.
     this.#closeReason = reason.toString('utf8');
     this.#stopFeeding();
-    if (!this.#closeFrameQueued) {
-      if (this.#state === 'open') this.#startClosing(code, this.#closeReason, true);
+    if (this.#s.ownClose === 'none') {
+      if (this.#s.phase === 'open') this.#startClosing(code, this.#closeReason, true);
       // Echo the status (RFC 6455 section 5.5.1); 1005 means the peer sent none, so neither do we.
       this.#sendCloseFrame(code === 1005 ? undefined : code, undefined);
-    } else if (this.#closeFrameWritten) {
+    } else if (this.#s.ownClose === 'written') {
       this.#socket.end();
     }
   }
 
+  /** The reader still takes frames (idle or reading), whatever the phase. */
+  #feedingReader(): boolean {
+    return this.#s.reader === 'idle' || this.#s.reader === 'reading';
+  }
+
   #onMalformedFrame(error: Error & { code?: string }): void {
-    if (this.#receiverFailed) return;
-    this.#receiverFailed = true;
+    if (!this.#feedingReader()) return;
+    this.#move('reader', 'failed');
     const status = (error.code !== undefined ? RECEIVER_ERROR_STATUS[error.code] : undefined) ?? 1002;
     const code = status === 1009 ? ErrorCode.FRAME_TOO_LARGE : status === 1008 ? ErrorCode.RESOURCE_LIMIT : ErrorCode.PROTOCOL;
     const failure = new KubemuxError(code, 'transport', `invalid WebSocket data from the peer: ${error.message}`, { cause: error, closeCode: status });
     this.#recordError(failure);
     this.#stopFeeding();
-    if (this.#state === 'open') {
+    if (this.#s.phase === 'open') {
       this.#startClosing(status, '', true, failure);
       this.#sendCloseFrame(status, undefined);
-    } else if (this.#closeFrameWritten) {
+    } else if (this.#s.ownClose === 'written') {
       this.#socket.end();
     }
   }
 
+  /** The reader has just left 'reading' (or 'idle'): socket bytes no longer go to the Receiver. */
   #stopFeeding(): void {
-    if (!this.#feeding) return;
-    this.#feeding = false;
     this.#socket.off('data', this.#onSocketData);
     // Let the socket flow (bytes are discarded) so that the peer's FIN can arrive.
     this.#socket.resume();
   }
 
   #startClosing(code: number, reason: string, byPeer: boolean, error?: KubemuxError): void {
-    this.#state = 'closing';
+    this.#move('phase', 'closing');
     this.#closeTimer = setTimeout(() => {
-      this.#closeTimedOut = true;
+      if (this.#s.teardown === 'none') this.#move('teardown', 'timed-out');
       this.#socket.destroy();
     }, this.#closeTimeoutMs);
     this.#closeTimer.unref();
@@ -464,14 +504,14 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
   }
 
   #sendCloseFrame(code: number | undefined, reason: string | undefined): void {
-    this.#closeFrameQueued = true;
+    this.#move('ownClose', 'queued');
     const socket = this.#socket;
     if (socket.destroyed || socket.writableEnded) return;
     this.#sender.close(code, reason, this.#mask, (error) => {
       if (error !== undefined && error !== null) return; // the socket's 'error' reports it
-      this.#closeFrameWritten = true;
+      this.#move('ownClose', 'written');
       // Both close frames are through (or the peer broke the protocol and we said why): end TCP.
-      if (this.#closeFrameReceived || this.#receiverFailed) socket.end();
+      if (!this.#feedingReader()) socket.end();
     });
   }
 
@@ -480,16 +520,15 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
   }
 
   #finish(): void {
-    if (this.#state === 'closed') return;
+    if (this.#s.phase === 'closed') return;
     const socket = this.#socket;
     // A paused socket may still hold bytes, among them the peer's close frame: parse them
     // before giving up on a clean close (ws does the same in socketOnClose).
-    if (this.#feeding && !this.#receiverFailed && socket.readableLength > 0) {
+    if (this.#feeding && socket.readableLength > 0) {
       const rest = socket.read() as Buffer | null;
       if (rest !== null) this.#receiver.write(rest);
     }
-    this.#state = 'closed';
-    this.#feeding = false;
+    this.#move('phase', 'closed');
     this.#pendingPong = undefined;
     clearTimeout(this.#closeTimer);
     socket.off('data', this.#onSocketData);
@@ -500,12 +539,13 @@ export class WebSocketConnection extends EventEmitter<WebSocketConnectionEvents>
     // A late ECONNRESET must not crash the process.
     socket.on('error', noop);
     let error = this.#error;
-    if (error === undefined && !this.#closeFrameReceived && !this.#destroyedLocally) {
-      error = this.#closeTimedOut
+    const closeReceived = this.#s.reader === 'close-received';
+    if (error === undefined && !closeReceived && this.#s.teardown !== 'destroyed') {
+      error = this.#s.teardown === 'timed-out'
         ? transportError(`the peer did not complete the WebSocket closing handshake within ${this.#closeTimeoutMs} ms`)
         : transportError('the WebSocket connection closed without a close frame');
     }
-    const code = this.#closeFrameReceived ? this.#closeCode : 1006;
-    this.emit('close', code, this.#closeFrameReceived ? this.#closeReason : '', error);
+    const code = closeReceived ? this.#closeCode : 1006;
+    this.emit('close', code, closeReceived ? this.#closeReason : '', error);
   }
 }
