@@ -9,7 +9,7 @@
  * Each kubectl version is skipped, with a message, when its binary is not installed.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
 import { FLAG_FIN, type Frame, type HeaderBlock, type SynStreamFrame } from '../../src/spdy/index.js';
 import {
@@ -29,6 +29,7 @@ import {
   type PortForward,
   type WebsocketsSetting,
 } from '../support/kubectl.js';
+import { sha256 } from '../support/streams.js';
 
 /** Bound on each stage of a case (kubectl startup, the echo, kubectl shutdown). */
 const STAGE_TIMEOUT_MS = 20_000;
@@ -48,10 +49,6 @@ const CASES: readonly Case[] = [
   { minor: '1.33', websockets: 'unset', expected: 'websocket-tunnel', label: 'kubectl 1.33 tunnels SPDY in WebSocket by default' },
   { minor: '1.33', websockets: 'false', expected: 'spdy', label: 'kubectl 1.33 with KUBECTL_PORT_FORWARD_WEBSOCKETS=false speaks SPDY/3.1' },
 ];
-
-function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 /** Header blocks compare as sets: Go writes header pairs in map order, which is random. */
 function sortedHeaders(headers: HeaderBlock): Array<[string, string[]]> {
