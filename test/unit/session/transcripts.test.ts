@@ -10,19 +10,9 @@ import { describe, test, type TestContext } from 'node:test';
 import { ErrorCode, KubemuxError, isKubemuxError } from '../../../src/errors.js';
 import type { SpdySessionOptions, SpdyStream, DrainInfo } from '../../../src/session/index.js';
 import { DEFAULT_INITIAL_WINDOW_BYTES, FLAG_FIN, GoAwayStatus, RstStatus, SettingsId } from '../../../src/spdy/index.js';
-import {
-  data,
-  goaway,
-  ping,
-  reply,
-  rst,
-  scriptedPair,
-  settings,
-  syn,
-  windowUpdate,
-  type ScriptedPeerOptions,
-  type ScriptedSetup,
-} from '../../support/scripted-peer.js';
+import { data, goaway, ping, reply, rst, settings, syn, windowUpdate } from '../../support/frame-builders.js';
+import { scriptedPair, type ScriptedSetup } from '../../support/scripted-pair.js';
+import { type ScriptedPeerOptions } from '../../support/scripted-peer.js';
 import { once, within } from '../../support/deadlines.js';
 import { readAll, sha256 } from '../../support/streams.js';
 

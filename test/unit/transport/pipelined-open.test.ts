@@ -13,7 +13,9 @@ import { SpdyPortForwardConnection } from '../../../src/transport/spdy-port-forw
 import { within } from '../../support/deadlines.js';
 import { duplexPair } from '../../support/duplex-pair.js';
 import { CountingTransport } from '../../support/counting-transport.js';
-import { ScriptedPeer, data, reply, rst, scriptedPair } from '../../support/scripted-peer.js';
+import { data, reply, rst } from '../../support/frame-builders.js';
+import { scriptedPair } from '../../support/scripted-pair.js';
+import { ScriptedPeer } from '../../support/scripted-peer.js';
 import { randomBytes, readBytes, sha256 } from '../../support/streams.js';
 
 const SUITE = { timeout: 10_000 };
