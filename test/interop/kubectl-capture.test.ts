@@ -1,8 +1,8 @@
 /**
- * Our SPDY codec against the real client: a real kubectl port-forwards to a fake API server
- * (test/support/kubectl-recorder.ts) that decodes everything kubectl sends with src/spdy and
- * echoes the data stream back with src/spdy's encoder. 1 MiB goes through kubectl both ways and
- * must come back intact; the recorded client frames must show kubectl's stream protocol
+ * Our SPDY codec against the real client: a real kubectl port-forwards to the fake cluster behind
+ * a socket tap (test/support/kubectl-recorder.ts), whose recorded client bytes are decoded with
+ * src/spdy; the fake cluster's echo pod sends the data back. 1 MiB goes through kubectl both ways
+ * and must come back intact; the recorded client frames must show kubectl's stream protocol
  * (error stream first, closed empty; then the data stream; odd, increasing ids) over the
  * carriage each kubectl version is expected to choose.
  *
@@ -194,7 +194,7 @@ for (const c of CASES) {
     t.diagnostic(
       `${session.carriage}: ${dataFrames.length} DATA frames on the data stream (largest ${largest} bytes)` +
         (session.carriage === 'websocket-tunnel'
-          ? `, ${session.wsMessages.length} WebSocket messages in ${session.wsDataFrames} frames for ${session.clientBytes().length} SPDY bytes`
+          ? `, ${session.wsMessages.length} WebSocket messages for ${session.clientBytes().length} SPDY bytes`
           : '') +
         `; echo took ${echo.elapsedMs.toFixed(0)} ms`,
     );
