@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { SpdySession, type SpdySessionOptions } from '../../src/session/index.js';
+import { CountingTransport } from './counting-transport.js';
 import { duplexPair } from './duplex-pair.js';
 import { ScriptedPeer, type ScriptedPeerOptions } from './scripted-peer.js';
 
@@ -30,7 +32,20 @@ function peerRole(options: SpdySessionOptions): 'client' | 'server' {
 
 /** A session and a scripted peer over an in-memory duplex pair. */
 export function scriptedPair(sessionOptions: SpdySessionOptions, peerOptions: Partial<ScriptedPeerOptions> = {}): ScriptedSetup {
+  return pairOver(duplexPair(), sessionOptions, peerOptions);
+}
+
+/** A {@link ScriptedSetup} whose session writes through a {@link CountingTransport}, for tests that count its writes. */
+export function countingScriptedPair(
+  sessionOptions: SpdySessionOptions,
+  peerOptions: Partial<ScriptedPeerOptions> = {},
+): ScriptedSetup & { readonly transport: CountingTransport } {
   const [sessionEnd, peerEnd] = duplexPair();
+  const transport = new CountingTransport(sessionEnd);
+  return { ...pairOver([transport, peerEnd], sessionOptions, peerOptions), transport };
+}
+
+function pairOver([sessionEnd, peerEnd]: readonly [Duplex, Duplex], sessionOptions: SpdySessionOptions, peerOptions: Partial<ScriptedPeerOptions>): ScriptedSetup {
   // The peer listens before the session can write its first frames (server SETTINGS).
   const peer = new ScriptedPeer(peerEnd, { role: peerRole(sessionOptions), ...peerOptions });
   const session = new SpdySession(sessionEnd, sessionOptions);
