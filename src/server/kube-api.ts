@@ -104,15 +104,16 @@ function routeResource(pathname: string): Route | undefined {
     if (text === undefined) return undefined;
     decoded.push(text);
   }
-  // A cluster-scoped resource (namespaces): /namespaces and /namespaces/NAME.
-  const clusterScoped = resourceIn(group, decoded[0]);
-  if (clusterScoped !== undefined && !clusterScoped.namespaced && decoded.length <= 2) return { resource: clusterScoped.resource, namespace: undefined, name: decoded[1] };
+  // The resource the first segment names, if any. A cluster-scoped one (namespaces): /namespaces
+  // and /namespaces/NAME.
+  const first = resourceIn(group, decoded[0]);
+  if (first !== undefined && !first.namespaced && decoded.length <= 2) return { resource: first.resource, namespace: undefined, name: decoded[1] };
   const inNamespace = resourceIn(group, decoded[2]);
   if (decoded[0] === 'namespaces' && decoded.length >= 3 && decoded.length <= 4 && inNamespace?.namespaced === true) {
     return { resource: inNamespace.resource, namespace: decoded[1], name: decoded[3] };
   }
   // A namespaced resource across all namespaces: list and watch only.
-  if (decoded.length === 1 && clusterScoped?.namespaced === true) return { resource: clusterScoped.resource, namespace: undefined, name: undefined };
+  if (decoded.length === 1 && first?.namespaced === true) return { resource: first.resource, namespace: undefined, name: undefined };
   return undefined;
 }
 
