@@ -1,15 +1,15 @@
 /**
- * Our SPDY codec against the real client: a real kubectl port-forwards to a fake API server
- * (test/support/kubectl-recorder.ts) that decodes everything kubectl sends with src/spdy and
- * echoes the data stream back with src/spdy's encoder. 1 MiB goes through kubectl both ways and
- * must come back intact; the recorded client frames must show kubectl's stream protocol
+ * Our SPDY codec against the real client: a real kubectl port-forwards to the fake cluster behind
+ * a socket tap (test/support/kubectl-recorder.ts), whose recorded client bytes are decoded with
+ * src/spdy; the fake cluster's echo pod sends the data back. 1 MiB goes through kubectl both ways
+ * and must come back intact; the recorded client frames must show kubectl's stream protocol
  * (error stream first, closed empty; then the data stream; odd, increasing ids) over the
  * carriage each kubectl version is expected to choose.
  *
  * Each kubectl version is skipped, with a message, when its binary is not installed.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
 import { FLAG_FIN, type Frame, type HeaderBlock, type SynStreamFrame } from '../../src/spdy/index.js';
 import {
@@ -29,6 +29,7 @@ import {
   type PortForward,
   type WebsocketsSetting,
 } from '../support/kubectl.js';
+import { sha256 } from '../support/streams.js';
 
 /** Bound on each stage of a case (kubectl startup, the echo, kubectl shutdown). */
 const STAGE_TIMEOUT_MS = 20_000;
@@ -48,10 +49,6 @@ const CASES: readonly Case[] = [
   { minor: '1.33', websockets: 'unset', expected: 'websocket-tunnel', label: 'kubectl 1.33 tunnels SPDY in WebSocket by default' },
   { minor: '1.33', websockets: 'false', expected: 'spdy', label: 'kubectl 1.33 with KUBECTL_PORT_FORWARD_WEBSOCKETS=false speaks SPDY/3.1' },
 ];
-
-function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 /** Header blocks compare as sets: Go writes header pairs in map order, which is random. */
 function sortedHeaders(headers: HeaderBlock): Array<[string, string[]]> {
@@ -197,7 +194,7 @@ for (const c of CASES) {
     t.diagnostic(
       `${session.carriage}: ${dataFrames.length} DATA frames on the data stream (largest ${largest} bytes)` +
         (session.carriage === 'websocket-tunnel'
-          ? `, ${session.wsMessages.length} WebSocket messages in ${session.wsDataFrames} frames for ${session.clientBytes().length} SPDY bytes`
+          ? `, ${session.wsMessages.length} WebSocket messages for ${session.clientBytes().length} SPDY bytes`
           : '') +
         `; echo took ${echo.elapsedMs.toFixed(0)} ms`,
     );

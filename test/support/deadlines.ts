@@ -1,6 +1,8 @@
 /** Waiting in tests with a deadline that fails the test instead of letting it hang. */
 import assert from 'node:assert/strict';
-import { EXPECT_TIMEOUT_MS } from './scripted-peer.js';
+
+/** Default deadline of every wait, ms. A deadline for failing, not a pause: waits end at the event. */
+export const EXPECT_TIMEOUT_MS = 2000;
 
 /** Awaits `promise`, failing the test at a deadline instead of letting it hang. */
 export async function within<T>(promise: Promise<T>, what: string, timeoutMs = EXPECT_TIMEOUT_MS): Promise<T> {

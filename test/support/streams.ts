@@ -2,6 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Duplex, Readable } from 'node:stream';
 
+/** The SHA-256 of `data`, lower-case hex. */
 export function sha256(data: Buffer | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }

@@ -43,7 +43,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHook } from 'node:async_hooks';
-import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import fc from 'fast-check';
 import { SpdySession, type SessionStats, type SpdySessionOptions, type SpdyStream } from '../../../src/session/index.js';
@@ -51,6 +50,7 @@ import { KubemuxError, ErrorCode } from '../../../src/errors.js';
 import { RstStatus } from '../../../src/spdy/index.js';
 import { duplexPair } from '../../support/duplex-pair.js';
 import { connectTcp } from '../../support/transports.js';
+import { sha256 } from '../../support/streams.js';
 
 /**
  * Runs per variant (see `variants`): 30 + 30 + 25 + 12 = 97 runs of 50-110 streams each, about
@@ -133,8 +133,6 @@ function bytesFor(size: number, seed: number): Buffer {
   }
   return out;
 }
-
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 // ---------------------------------------------------------------- the model
 

@@ -17,7 +17,7 @@ import { once, within } from '../../support/deadlines.js';
 import { MiB, flood, heapSampler, legitForward, rawSpdyClient, repeat } from '../../support/hostile.js';
 import { closedPort, startEchoServer, startEndpointServer, testPod } from '../../support/servers.js';
 import { readAll } from '../../support/streams.js';
-import { syn } from '../../support/scripted-peer.js';
+import { syn } from '../../support/frame-builders.js';
 
 const SUITE = { timeout: 60_000 };
 

@@ -32,7 +32,8 @@ import {
 import { once, within } from '../../support/deadlines.js';
 import { duplexPair } from '../../support/duplex-pair.js';
 import { KiB, MiB, flood, heapSampler, legitEcho, repeat } from '../../support/hostile.js';
-import { data, reply, rst, scriptedPair, settings, syn, type ScriptedSetup } from '../../support/scripted-peer.js';
+import { data, reply, rst, settings, syn } from '../../support/frame-builders.js';
+import { scriptedPair, type ScriptedSetup } from '../../support/scripted-pair.js';
 
 const SUITE = { timeout: 60_000 };
 const ROLES = ['client', 'server'] as const;

@@ -11,7 +11,8 @@ import { test, type TestContext } from 'node:test';
 import { isKubemuxError } from '../../../src/errors.js';
 import { defaultClusterConfig, type ClusterConfig } from '../../../src/server/cluster-config.js';
 import { FakeCluster, isLoopbackAddress, isLoopbackHost } from '../../../src/server/fake-cluster.js';
-import { humanDuration, matchesLabelSelector, parseFieldSelector, parseLabelSelector } from '../../../src/server/kube-api.js';
+import { humanDuration } from '../../../src/server/render.js';
+import { matchesLabelSelector, parseFieldSelector, parseLabelSelector } from '../../../src/server/selectors.js';
 import { PortForwardEndpoint, type PodTarget } from '../../../src/server/portforward/endpoint.js';
 
 const TABLE_ACCEPT = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json';

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { captureUncaught } from '../../support/hostile.js';
-import { data, reply, scriptedPair, syn } from '../../support/scripted-peer.js';
+import { data, reply, syn } from '../../support/frame-builders.js';
+import { scriptedPair } from '../../support/scripted-pair.js';
 import { readAll } from '../../support/streams.js';
 
 const HEADERS = { streamtype: 'data', port: '8080', requestid: '0' };

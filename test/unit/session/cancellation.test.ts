@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import { ErrorCode, KubemuxError } from '../../../src/errors.js';
 import { RstStatus } from '../../../src/spdy/index.js';
-import { reply, scriptedPair, type ScriptedSetup } from '../../support/scripted-peer.js';
+import { reply } from '../../support/frame-builders.js';
+import { scriptedPair, type ScriptedSetup } from '../../support/scripted-pair.js';
 
 const HEADERS = { streamtype: 'data', port: '8080', requestid: '0' };
 

@@ -11,19 +11,11 @@ import fc from 'fast-check';
 import { ErrorCode, KubemuxError, isKubemuxError } from '../../../src/errors.js';
 import type { SpdySessionOptions, SpdyStream } from '../../../src/session/index.js';
 import { GoAwayStatus, RstStatus, encodeDataFrame, type Frame } from '../../../src/spdy/index.js';
-import {
-  EXPECT_TIMEOUT_MS,
-  data,
-  describeFrame,
-  ping,
-  reply,
-  scriptedPair,
-  scriptedTcpPair,
-  type ScriptedPeerOptions,
-  type ScriptedSetup,
-  type ScriptedTcpSetup,
-} from '../../support/scripted-peer.js';
-import { once, within } from '../../support/deadlines.js';
+import { data, ping, reply } from '../../support/frame-builders.js';
+import { describeFrame } from '../../support/frame-matcher.js';
+import { scriptedPair, scriptedTcpPair, type ScriptedSetup, type ScriptedTcpSetup } from '../../support/scripted-pair.js';
+import type { ScriptedPeerOptions } from '../../support/scripted-peer.js';
+import { EXPECT_TIMEOUT_MS, once, within } from '../../support/deadlines.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

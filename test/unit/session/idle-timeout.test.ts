@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import { ErrorCode, isKubemuxError, type KubemuxError } from '../../../src/errors.js';
 import { GoAwayStatus, RstStatus } from '../../../src/spdy/index.js';
 import { once } from '../../support/deadlines.js';
-import { ping, scriptedPair, syn } from '../../support/scripted-peer.js';
+import { ping, syn } from '../../support/frame-builders.js';
+import { scriptedPair } from '../../support/scripted-pair.js';
 
 const HEADERS = { streamtype: 'data', port: '8080', requestid: '0' };
 

@@ -4,20 +4,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { SpdySession, type SpdyStream } from '../../../src/session/index.js';
+import { randomBytes } from 'node:crypto';
+import { SpdySession } from '../../../src/session/index.js';
 import { duplexPair } from '../../support/duplex-pair.js';
+import { readAll, sha256 } from '../../support/streams.js';
 
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
-
-function readAll(stream: SpdyStream): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
-}
 
 test('a stream opened before flow control was agreed is not reset for data the peer sent before it knew our window', async (t) => {
   // The client adopts flow control when it reads the server's SETTINGS, and only then announces

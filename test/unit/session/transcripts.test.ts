@@ -5,25 +5,16 @@
  * with an empty header block, and keeps sending DATA after a reset.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { describe, test, type TestContext } from 'node:test';
 import { ErrorCode, KubemuxError, isKubemuxError } from '../../../src/errors.js';
 import type { SpdySessionOptions, SpdyStream, DrainInfo } from '../../../src/session/index.js';
 import { DEFAULT_INITIAL_WINDOW_BYTES, FLAG_FIN, GoAwayStatus, RstStatus, SettingsId } from '../../../src/spdy/index.js';
-import {
-  data,
-  goaway,
-  ping,
-  reply,
-  rst,
-  scriptedPair,
-  settings,
-  syn,
-  windowUpdate,
-  type ScriptedPeerOptions,
-  type ScriptedSetup,
-} from '../../support/scripted-peer.js';
+import { data, goaway, ping, reply, rst, settings, syn, windowUpdate } from '../../support/frame-builders.js';
+import { scriptedPair, type ScriptedSetup } from '../../support/scripted-pair.js';
+import { type ScriptedPeerOptions } from '../../support/scripted-peer.js';
 import { once, within } from '../../support/deadlines.js';
+import { readAll, sha256 } from '../../support/streams.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -58,20 +49,29 @@ async function streamError(stream: SpdyStream): Promise<KubemuxError> {
   return error;
 }
 
-/** Everything the stream's readable side yields until it ends. */
-async function readAll(stream: SpdyStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  // Not `for await`: its iterator destroys the stream when the loop ends, which would reset a
-  // stream whose writable side is still open.
-  await within(
-    new Promise<void>((resolve, reject) => {
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.once('end', resolve);
-      stream.once('error', reject);
-    }),
-    `the end of stream ${stream.id}`,
-  );
-  return Buffer.concat(chunks);
+/** Everything the stream's readable side yields until it ends, within the default deadline. */
+function readToEnd(stream: SpdyStream): Promise<Buffer> {
+  return within(readAll(stream), `the end of stream ${stream.id}`);
+}
+
+/**
+ * A server session whose opening SETTINGS and connection WINDOW_UPDATE the peer has consumed:
+ * the prologue every server-role transcript starts from.
+ */
+async function serverSetup(t: TestContext, options: Partial<SpdySessionOptions> = {}): Promise<ScriptedSetup> {
+  const pair = setup(t, { role: 'server', ...options });
+  await pair.peer.expectSequence({ type: 'SETTINGS' }, { type: 'WINDOW_UPDATE' });
+  return pair;
+}
+
+/** Accepts every stream the peer opens; the array fills in arrival order. */
+function acceptAll(session: ScriptedSetup['session']): SpdyStream[] {
+  const streams: SpdyStream[] = [];
+  session.on('stream', (stream) => {
+    streams.push(stream);
+    stream.accept();
+  });
+  return streams;
 }
 
 /** A client session with stream 1 opened and replied to (the peer's transcript is consumed). */
@@ -82,10 +82,6 @@ async function openedClientStream(t: TestContext, options: Partial<SpdySessionOp
   pair.peer.send(reply(1));
   const stream = await opening;
   return { ...pair, stream };
-}
-
-function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 describe('client role: opening streams', SUITE, () => {
@@ -159,7 +155,7 @@ describe('client role: opening streams', SUITE, () => {
     stream.end();
     await peer.expect({ type: 'DATA', streamId: 1, flags: FLAG_FIN, data: '' });
     peer.send(data(1, 'bye', { fin: true }));
-    assert.equal((await readAll(stream)).toString(), 'bye');
+    assert.equal((await readToEnd(stream)).toString(), 'bye');
     stream.destroy();
     await peer.expectQuiet();
     assert.equal(session.activeStreams, 0);
@@ -181,7 +177,7 @@ describe('against a window-less peer (spdystream never sends SETTINGS or WINDOW_
     const { session, peer, stream } = await openedClientStream(t);
     const upload = randomBytes(MiB);
     const download = randomBytes(MiB);
-    const received = readAll(stream);
+    const received = readToEnd(stream);
     stream.end(upload);
     await peer.expectData(1, upload.length, { fin: true });
     assert.equal(peer.dataHash(1), sha256(upload));
@@ -212,8 +208,7 @@ describe('server role', SUITE, () => {
   });
 
   test("an incoming SYN_STREAM is emitted on 'stream'; accept() sends SYN_REPLY with an empty header block", async (t) => {
-    const { session, peer } = setup(t, { role: 'server' });
-    await peer.expectSequence({ type: 'SETTINGS' }, { type: 'WINDOW_UPDATE' });
+    const { session, peer } = await serverSetup(t);
     const incoming = once<[SpdyStream]>(session, 'stream');
     peer.send(syn(1, DATA_HEADERS));
     const [stream] = await incoming;
@@ -229,21 +224,15 @@ describe('server role', SUITE, () => {
   });
 
   test("with no 'stream' listener an incoming stream is refused with RST REFUSED_STREAM", async (t) => {
-    const { peer } = setup(t, { role: 'server' });
-    await peer.expectSequence({ type: 'SETTINGS' }, { type: 'WINDOW_UPDATE' });
+    const { peer } = await serverSetup(t);
     peer.send(syn(1, DATA_HEADERS));
     await peer.expect({ type: 'RST_STREAM', streamId: 1, status: RstStatus.REFUSED_STREAM });
     await peer.expectQuiet();
   });
 
   test('a SYN_STREAM with a lower id than a previous one, or the wrong parity, gets RST PROTOCOL_ERROR and the session carries on', async (t) => {
-    const { session, peer } = setup(t, { role: 'server' });
-    await peer.expectSequence({ type: 'SETTINGS' }, { type: 'WINDOW_UPDATE' });
-    const streams: SpdyStream[] = [];
-    session.on('stream', (stream) => {
-      streams.push(stream);
-      stream.accept();
-    });
+    const { session, peer } = await serverSetup(t);
+    const streams = acceptAll(session);
     peer.send(syn(5, DATA_HEADERS));
     await peer.expect({ type: 'SYN_REPLY', streamId: 5 });
     peer.send(syn(3, DATA_HEADERS));
@@ -263,8 +252,7 @@ describe('server role', SUITE, () => {
   test('a second SYN_STREAM for a stream that is open: the RST PROTOCOL_ERROR we answer with also ends our copy of that stream', async (t) => {
     // spdystream drops its stream on any RST for its id, so after answering a repeated id with
     // RST we must not keep a stream the peer no longer has: it would never see FIN or RST again.
-    const { session, peer } = setup(t, { role: 'server' });
-    await peer.expectSequence({ type: 'SETTINGS' }, { type: 'WINDOW_UPDATE' });
+    const { session, peer } = await serverSetup(t);
     const incoming = once<[SpdyStream]>(session, 'stream');
     peer.send(syn(1, DATA_HEADERS));
     const [stream] = await incoming;
@@ -308,7 +296,7 @@ describe('DATA the session did not ask for', SUITE, () => {
     await peer.expect({ type: 'SYN_STREAM', streamId: 3 });
     peer.send(reply(3), data(3, 'fresh', { fin: true }));
     const next = await opening;
-    assert.equal((await readAll(next)).toString(), 'fresh');
+    assert.equal((await readToEnd(next)).toString(), 'fresh');
   });
 });
 
@@ -359,7 +347,7 @@ describe('half-close', SUITE, () => {
   test('a remote FIN ends only the readable side: the stream can still write, and the peer receives it', async (t) => {
     const { session, peer, stream } = await openedClientStream(t);
     peer.send(data(1, 'request', { fin: true }));
-    assert.equal((await readAll(stream)).toString(), 'request');
+    assert.equal((await readToEnd(stream)).toString(), 'request');
     assert.equal(session.activeStreams, 1);
     stream.write('response part 1, ');
     stream.end('part 2');
@@ -397,8 +385,7 @@ describe('pings', SUITE, () => {
   });
 
   test('a server pings with even ids and echoes odd ones', async (t) => {
-    const { session, peer } = setup(t, { role: 'server' });
-    await peer.expectSequence({ type: 'SETTINGS' }, { type: 'WINDOW_UPDATE' });
+    const { session, peer } = await serverSetup(t);
     const pinging = session.ping();
     await peer.expect({ type: 'PING', id: 2 });
     peer.send(ping(2), ping(5));
@@ -465,7 +452,7 @@ describe('GOAWAY and closing', SUITE, () => {
 
     // Stream 1 was processed by the peer and may finish.
     peer.send(data(1, 'last words', { fin: true }));
-    assert.equal((await readAll(stream)).toString(), 'last words');
+    assert.equal((await readToEnd(stream)).toString(), 'last words');
     assert.equal(session.closed, false);
     stream.end('bye');
     await peer.expect({ type: 'DATA', streamId: 1, data: 'bye' });
@@ -487,13 +474,8 @@ describe('GOAWAY and closing', SUITE, () => {
   });
 
   test('close() sends GOAWAY with the last peer stream id, refuses new streams, and closes once the open ones finish', async (t) => {
-    const { session, peer } = setup(t, { role: 'server' });
-    await peer.expectSequence({ type: 'SETTINGS' }, { type: 'WINDOW_UPDATE' });
-    const streams: SpdyStream[] = [];
-    session.on('stream', (stream) => {
-      streams.push(stream);
-      stream.accept();
-    });
+    const { session, peer } = await serverSetup(t);
+    const streams = acceptAll(session);
     peer.send(syn(1, DATA_HEADERS), syn(3, DATA_HEADERS));
     await peer.expectSequence({ type: 'SYN_REPLY', streamId: 1 }, { type: 'SYN_REPLY', streamId: 3 });
     const drains: DrainInfo[] = [];
@@ -529,7 +511,7 @@ describe('GOAWAY and closing', SUITE, () => {
     await rejection(session.openStream(DATA_HEADERS), ErrorCode.STREAM_IDS_EXHAUSTED);
     peer.send(reply(2 ** 31 - 3), reply(2 ** 31 - 1), data(2 ** 31 - 1, 'still here', { fin: true }));
     const [, last] = await Promise.all([a, b]);
-    assert.equal((await readAll(last)).toString(), 'still here');
+    assert.equal((await readToEnd(last)).toString(), 'still here');
     last.end('me too');
     await peer.expect({ type: 'DATA', streamId: 2 ** 31 - 1, data: 'me too' });
     await peer.expect({ type: 'DATA', streamId: 2 ** 31 - 1, flags: FLAG_FIN });
@@ -559,13 +541,8 @@ describe('closing a session that ran out of stream ids', SUITE, () => {
 
 describe('maxConcurrentStreams', SUITE, () => {
   test('extra incoming streams are refused with RST REFUSED_STREAM; a slot frees when a stream closes', async (t) => {
-    const { session, peer } = setup(t, { role: 'server', maxConcurrentStreams: 2 });
-    await peer.expectSequence({ type: 'SETTINGS' }, { type: 'WINDOW_UPDATE' });
-    const streams: SpdyStream[] = [];
-    session.on('stream', (stream) => {
-      streams.push(stream);
-      stream.accept();
-    });
+    const { session, peer } = await serverSetup(t, { maxConcurrentStreams: 2 });
+    const streams = acceptAll(session);
     peer.send(syn(1, DATA_HEADERS), syn(3, DATA_HEADERS), syn(5, DATA_HEADERS));
     await peer.expectSequence(
       { type: 'SYN_REPLY', streamId: 1 },

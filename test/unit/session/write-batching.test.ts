@@ -4,25 +4,16 @@
  * (a GOAWAY saying why) still goes out.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { SpdySession } from '../../../src/session/index.js';
+import { test, type TestContext } from 'node:test';
 import { GoAwayStatus } from '../../../src/spdy/index.js';
-import { CountingTransport } from '../../support/counting-transport.js';
-import { duplexPair } from '../../support/duplex-pair.js';
-import { ScriptedPeer } from '../../support/scripted-peer.js';
+import { countingScriptedPair } from '../../support/scripted-pair.js';
 
 const SUITE = { timeout: 10_000 };
 
-function counted(t: { after: (fn: () => void) => void }): { session: SpdySession; peer: ScriptedPeer; transport: CountingTransport } {
-  const [sessionEnd, peerEnd] = duplexPair();
-  const transport = new CountingTransport(sessionEnd);
-  const peer = new ScriptedPeer(peerEnd, { role: 'server' });
-  const session = new SpdySession(transport, { role: 'client' });
-  t.after(() => {
-    session.destroy();
-    peer.destroy();
-  });
-  return { session, peer, transport };
+function counted(t: TestContext): ReturnType<typeof countingScriptedPair> {
+  const pair = countingScriptedPair({ role: 'client' });
+  t.after(() => pair.dispose());
+  return pair;
 }
 
 test('two SYN_STREAMs and a PING written in one tick leave in one write, in order', SUITE, async (t) => {

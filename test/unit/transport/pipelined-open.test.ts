@@ -7,13 +7,12 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { ErrorCode, isKubemuxError } from '../../../src/errors.js';
-import { SpdySession } from '../../../src/session/index.js';
 import { FLAG_FIN, RstStatus } from '../../../src/spdy/index.js';
 import { SpdyPortForwardConnection } from '../../../src/transport/spdy/port-forward.js';
 import { within } from '../../support/deadlines.js';
-import { duplexPair } from '../../support/duplex-pair.js';
-import { CountingTransport } from '../../support/counting-transport.js';
-import { ScriptedPeer, data, reply, rst, scriptedPair } from '../../support/scripted-peer.js';
+import { data, reply, rst } from '../../support/frame-builders.js';
+import { countingScriptedPair, scriptedPair } from '../../support/scripted-pair.js';
+import { ScriptedPeer } from '../../support/scripted-peer.js';
 import { randomBytes, readBytes, sha256 } from '../../support/streams.js';
 
 const SUITE = { timeout: 10_000 };
@@ -88,14 +87,8 @@ test('the deadline covers both replies: one missing reply fails the open with ER
 });
 
 test('the three opening frames reach the transport in one write (one wake-up of the peer, not three)', SUITE, async (t) => {
-  const [sessionEnd, peerEnd] = duplexPair();
-  const counting = new CountingTransport(sessionEnd);
-  const peer = new ScriptedPeer(peerEnd, { role: 'server' });
-  const session = new SpdySession(counting, { role: 'client' });
-  t.after(() => {
-    session.destroy();
-    peer.destroy();
-  });
+  const { session, peer, transport: counting, dispose } = countingScriptedPair({ role: 'client' });
+  t.after(dispose);
   const c = new SpdyPortForwardConnection(session, 'spdy');
   const opening = c.openPortStreams(8080);
   await expectOpeningFrames(peer);
