@@ -9,7 +9,9 @@ import { ErrorCode, isKubemuxError, type KubemuxError } from '../../../src/error
 import type { SpdySession, SpdySessionOptions, SpdyStream } from '../../../src/session/index.js';
 import { RstStatus } from '../../../src/spdy/index.js';
 import { once, within } from '../../support/deadlines.js';
-import { data, goaway, reply, rst, scriptedPair, syn, windowUpdate, type ScriptedPeer } from '../../support/scripted-peer.js';
+import { data, goaway, reply, rst, syn, windowUpdate } from '../../support/frame-builders.js';
+import type { ScriptedPeer } from '../../support/scripted-peer.js';
+import { scriptedPair } from '../../support/scripted-pair.js';
 
 const HEADERS = { streamtype: 'data', port: '8080', requestid: '0' };
 
