@@ -205,10 +205,19 @@ export class ScriptedPeer {
     this.#nextSyncPing += 2;
     this.send(ping(id));
     let echo = -1;
+    // Each check looks only at the frames that arrived since the last one: a flood of frames
+    // before the echo must not make the wait quadratic.
+    let scanned = this.#cursor;
     await this.#until(
       () => {
-        echo = this.received.findIndex((frame, index) => index >= this.#cursor && frame.type === 'PING' && frame.id === id);
-        return echo >= 0;
+        for (; scanned < this.received.length; scanned++) {
+          const frame = this.received[scanned]!;
+          if (frame.type === 'PING' && frame.id === id) {
+            echo = scanned;
+            return true;
+          }
+        }
+        return false;
       },
       `the echo of PING ${id}`,
       timeoutMs,
