@@ -64,7 +64,13 @@ describe(`kubectl 1.33: ${CONNECTIONS.toLocaleString('en-US')} concurrent connec
         await Promise.all(batch.map((socket) => once(socket, 'connect', 60_000)));
       }
       const payloads = sockets.map(() => randomBytes(BYTES_PER_CONNECTION));
-      const echoes = await Promise.all(sockets.map((socket, i) => echoExactly(socket, payloads[i]!)));
+      const echoes = await Promise.all(
+        sockets.map((socket, i) =>
+          echoExactly(socket, payloads[i]!).catch((error: Error) => {
+            throw new Error(`connection ${i}: ${error.message}; kubectl said: ${forward.output()}; endpoint: ${JSON.stringify(demo.cluster.endpoint.stats())}`);
+          }),
+        ),
+      );
 
       // Every connection is still open here: 1,500 pairs at once on the endpoint.
       assert.equal(pod.sockets.size, CONNECTIONS, `pod connections open at once; kubectl said: ${forward.output()}`);

@@ -161,10 +161,13 @@ test('a forwarder in its own process: once closed (finish, then abort) with conn
         await within(readRest(client), 'the clean end');
       }
     } else {
-      for (const client of clients) {
+      // Every client's error listener is in place before any is awaited: both are reset at once.
+      const resets = clients.map((client) => {
+        const reset = nextError(client);
         client.resume();
-        assert.equal(((await within(nextError(client), 'a reset')) as NodeJS.ErrnoException).code, 'ECONNRESET');
-      }
+        return reset;
+      });
+      for (const reset of resets) assert.equal(((await within(reset, 'a reset')) as NodeJS.ErrnoException).code, 'ECONNRESET');
     }
     assert.equal(await closed, 0, `exit code after close '${mode}'`);
   }
