@@ -32,6 +32,10 @@
  *   target-missing <───┴── replacing <────────────────┘ (old one closed first)
  *
  *   any state ── close() / destroy() / fatal ──> closed
+ *
+ * Size (about 690 lines): one concern, the target's state machine (dial, replace, back off, grow,
+ * close), whose transitions share the lanes and the pending opens; each lane's liveness (lane.ts),
+ * the backoff, the failure classification, the options and the events are in files of their own.
  */
 import { EventEmitter } from 'eventemitter3';
 import { abortError, ErrorCode, isKubemuxError, KubemuxError } from '../errors.js';

@@ -7,6 +7,11 @@
  *
  * It listens on loopback unless told otherwise: it accepts any bearer token (or none) unless
  * `requireToken` is set, so on a reachable address anyone could port-forward through it.
+ *
+ * Size (about 470 lines): one concern, the cluster's lifecycle and its HTTP routing (API, fault
+ * routes, upgrades to the endpoint); the API itself (kube-api.ts, resources.ts), the state
+ * (cluster-state), the config and the endpoint live elsewhere. What remains is the glue between
+ * them, which reads best in one place.
  */
 import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';

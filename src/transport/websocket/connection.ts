@@ -39,6 +39,10 @@
  * (maxPayloadBytes) in at most maxFragments frames, at most maxBufferedChunks socket reads of an
  * incomplete frame, and one pending pong: while the socket does not drain, pings are answered
  * with one pong for the latest (RFC 6455 section 5.5.3 allows it) instead of one pong each.
+ *
+ * Size (about 550 lines): one concern, one RFC 6455 connection (reading, writing, the closing
+ * handshake and its deadline, pings), whose parts all read and write the one state above; framing
+ * (ws-codec.ts), the handshake, masking and close codes are in files of their own.
  */
 import { EventEmitter } from 'eventemitter3';
 import { Buffer } from 'node:buffer';
